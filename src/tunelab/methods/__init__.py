@@ -1,0 +1,39 @@
+"""The method axis: a function that wraps the backbone and decides which weights train.
+
+``apply_method(model, cfg, task)`` returns the model to train. ``full`` trains everything; PEFT
+methods (peft's LoRA, AdaLoRA, IA3, prefix/prompt tuning, our bottleneck adapters) register
+here the same way, so the LightningModule never knows which method is active.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from tunelab.errors import ConfigError
+
+MethodFn = Callable[[nn.Module, Mapping[str, Any], str], nn.Module]
+_METHODS: dict[str, MethodFn] = {}
+
+
+def register(name: str) -> Callable[[MethodFn], MethodFn]:
+    def deco(fn: MethodFn) -> MethodFn:
+        _METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+@register("full")
+def full(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+def apply_method(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+    name = cfg.get("name")
+    if name not in _METHODS:
+        raise ConfigError(f"method.name: unknown method {name!r}; available: {sorted(_METHODS)}")
+    return _METHODS[name](model, cfg, task)

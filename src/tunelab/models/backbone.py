@@ -1,0 +1,103 @@
+"""Build the backbone: a Hugging Face model with the task's head, plus its tokenizer.
+
+``name_or_path`` may be
+* ``pkg:<module>/<folder>``: a folder inside an installed package (the offline MiniLM default),
+* a local folder (absolute or relative path),
+* a hub id (downloaded by ``from_pretrained``; needs network).
+``from_scratch`` (a config dict with ``model_type``) builds randomly initialised weights instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from tunelab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+HEADS = {
+    "token_classification": "AutoModelForTokenClassification",
+    "sequence_classification": "AutoModelForSequenceClassification",
+}
+
+
+def resolve_source(spec: str, key: str = "model.name_or_path") -> str:
+    """Turn a ``pkg:`` spec or a local path into a folder; leave hub ids as they are."""
+    if spec.startswith("pkg:"):
+        module, _, sub = spec[4:].partition("/")
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            raise ConfigError(f"{key}: package {module!r} is not installed (pip install {module.replace('_', '-')})")
+        folder = Path(list(found.submodule_search_locations)[0]) / sub
+        if not folder.is_dir():
+            raise ConfigError(f"{key}: {spec!r} -> {folder} is not a folder")
+        return str(folder)
+    path = Path(spec).expanduser()
+    if path.exists():
+        return str(path)
+    # Something that can only be a path (hub ids are `name` or `org/name`) must exist.
+    if spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1 or path.suffix:
+        raise ConfigError(f"{key}: no such model folder {spec!r}")
+    return spec
+
+
+def _from_pretrained(cls, source: str, key: str, **kwargs):
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{key}: could not load {source!r} as a local folder or hub id: {first}") from exc
+
+
+def build_tokenizer(model_cfg: Mapping[str, Any]):
+    from transformers import AutoTokenizer
+
+    spec = model_cfg.get("tokenizer") or model_cfg.get("name_or_path")
+    if not spec:
+        raise ConfigError("model.tokenizer: a from-scratch model needs a tokenizer folder")
+    key = "model.tokenizer" if model_cfg.get("tokenizer") else "model.name_or_path"
+    return _from_pretrained(AutoTokenizer, resolve_source(spec, key), key)
+
+
+def build_model(model_cfg: Mapping[str, Any], task: str, label_names: list[str], tokenizer=None):
+    import transformers
+
+    if task not in HEADS:
+        raise ConfigError(f"data.task: no model head for task {task!r}; known: {sorted(HEADS)}")
+    cls = getattr(transformers, HEADS[task])
+    id2label = dict(enumerate(label_names))
+    label2id = {n: i for i, n in id2label.items()}
+    scratch = model_cfg.get("from_scratch")
+    if scratch:
+        scratch = dict(scratch)
+        model_type = scratch.pop("model_type", None)
+        if not model_type:
+            raise ConfigError("model.from_scratch.model_type: required (e.g. bert)")
+        if tokenizer is not None:
+            scratch.setdefault("vocab_size", len(tokenizer))
+        config = transformers.AutoConfig.for_model(
+            model_type, num_labels=len(label_names), id2label=id2label, label2id=label2id, **scratch
+        )
+        model = cls.from_config(config)
+    else:
+        source = resolve_source(model_cfg["name_or_path"])
+        model = _from_pretrained(
+            cls, source, "model.name_or_path",
+            num_labels=len(label_names), id2label=id2label, label2id=label2id,
+        )
+    if tokenizer is not None:
+        emb = model.get_input_embeddings().num_embeddings
+        if len(tokenizer) > emb:
+            raise ConfigError(
+                f"model.tokenizer: tokenizer has {len(tokenizer)} tokens but the model embeds only {emb}"
+            )
+    return model
+
+
+def count_parameters(model) -> dict[str, int | float]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / max(total, 1)}

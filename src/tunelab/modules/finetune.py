@@ -1,0 +1,96 @@
+"""One LightningModule for supervised fine-tuning (token and sequence classification).
+
+It wraps a plain Hugging Face model handed to it; the method (full or PEFT) already shaped that
+model, and the adversarial strategy is injected, so no subclass exists per combination.
+Metrics are counted over the whole split (torchmetrics states, synced across processes) and
+computed once per epoch, never averaged over batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import lightning.pytorch as L
+import torch
+from torch import nn
+
+from tunelab.adversarial import NoAdversary
+from tunelab.metrics.classification import ClassificationReport
+from tunelab.metrics.entities import EntityF1
+from tunelab.optim import build_optimizer
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+class FineTuneModule(L.LightningModule):
+    def __init__(
+        self,
+        model: nn.Module,
+        task: str,
+        label_names: list[str],
+        optim: Mapping[str, Any],
+        adversary: Any = None,
+    ) -> None:
+        super().__init__()
+        # label_names and optim go into every checkpoint; the model weights are saved as state.
+        self.save_hyperparameters(ignore=["model", "adversary"])
+        self.model = model
+        self.task = task
+        self.label_names = list(label_names)
+        self.optim_cfg = dict(optim)
+        self.adversary = adversary or NoAdversary()
+        metric = EntityF1 if task == "token_classification" else ClassificationReport
+        self.val_metric = metric(self.label_names)
+        self.test_metric = metric(self.label_names)
+        self.outside_id = self.label_names.index("O") if "O" in self.label_names else 0
+        self.test_report: dict | None = None
+
+    @staticmethod
+    def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+
+    def forward(self, batch: Mapping[str, torch.Tensor]):
+        return self.model(**self.model_inputs(batch))
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self.adversary.training_loss(self.model, self.model_inputs(batch))
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def _eval_step(self, batch, metric, prefix: str) -> None:
+        out = self(batch)
+        n = batch["input_ids"].shape[0]
+        self.log(f"{prefix}/loss", out.loss, on_epoch=True, on_step=False, batch_size=n, sync_dist=True)
+        preds = out.logits.argmax(-1)
+        if self.task == "token_classification":
+            # Word-level predictions: each word's first sub-token; a word lost to truncation is "O".
+            starts = batch["word_starts"]
+            word_preds = preds.gather(1, starts.clamp(min=0))
+            word_preds = torch.where(starts >= 0, word_preds, torch.full_like(word_preds, self.outside_id))
+            metric.update(word_preds, batch["word_labels"])
+        else:
+            metric.update(preds, batch["labels"])
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metric, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metric, "test")
+
+    def _log_metric(self, metric, prefix: str) -> None:
+        values = metric.compute()  # synced over processes
+        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metric(self.val_metric, "val")
+        self.val_metric.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metric(self.test_metric, "test")
+        self.test_report = self.test_metric.report()
+        self.test_metric.reset()
+
+    def configure_optimizers(self):
+        total = int(self.trainer.estimated_stepping_batches)
+        opt, sched = build_optimizer(self.model, self.optim_cfg, total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,45 @@
+"""AdamW with decoupled weight decay and a warmup-then-linear-decay schedule.
+
+Biases and LayerNorm weights get no decay (decaying them only hurts; nanoGPT and BERT agree):
+every parameter with fewer than 2 dimensions is exactly that set in a transformer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if not p.requires_grad:
+            continue  # frozen weights (PEFT) never reach the optimizer
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], total_steps: int):
+    opt = torch.optim.AdamW(
+        param_groups(model, float(cfg.get("weight_decay", 0.01))),
+        lr=float(cfg["lr"]),
+        betas=tuple(cfg.get("betas", (0.9, 0.999))),
+        eps=float(cfg.get("eps", 1e-8)),
+    )
+    warmup = int(round(float(cfg.get("warmup_ratio", 0.0)) * total_steps))
+    sched = linear_warmup_decay(opt, warmup, total_steps)
+    return opt, sched

@@ -1,0 +1,36 @@
+"""What a run records about itself: config, parameter counts, data fingerprint, git commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The commit of the code that ran (``+dirty`` when the tree has uncommitted changes)."""
+    where = cwd or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON atomically: a crash never leaves a half-written file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def to_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(metrics.items())}

@@ -1,0 +1,100 @@
+"""``train(cfg)``: fit, then validate and test the best checkpoint; returns the metrics.
+
+Kept apart from the Hydra entry point so tests call it with a composed config. Every run leaves
+in its output directory: ``metrics.json`` (``val/*`` and ``test/*`` of the best checkpoint),
+``run_info.json`` (resolved config, parameter counts, data fingerprint and split, git commit),
+``labels.json`` and, at test time, ``test_report.json``/``.txt`` (per-class scores).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from tunelab import builders, run_info
+from tunelab.errors import ConfigError
+from tunelab.metrics.classification import format_report
+from tunelab.models.backbone import count_parameters
+from tunelab.quiet import quiet
+
+log = logging.getLogger(__name__)
+
+
+def _finish_wandb(loggers) -> None:
+    # One failed trial must not poison the next run of a multirun: always close the W&B run.
+    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    if cb is None or trainer.fast_dev_run:
+        return None  # evaluate the weights in memory
+    return cb.best_model_path or None
+
+
+def _evaluate(trainer: L.Trainer, module, dm, ckpt: str | None) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for result in trainer.validate(module, datamodule=dm, ckpt_path=ckpt, weights_only=False, verbose=False):
+        metrics.update(result)
+    for result in trainer.test(module, datamodule=dm, ckpt_path=ckpt, weights_only=False, verbose=False):
+        metrics.update(result)
+    return run_info.to_floats(metrics)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    quiet()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path: no such checkpoint {cfg.ckpt_path!r}")
+
+    tokenizer = builders.build_tokenizer_from(cfg)
+    dm = builders.build_datamodule(cfg, tokenizer)
+    module = builders.build_module(cfg, dm, tokenizer)
+    loggers = builders.build_loggers(cfg)
+    trainer = builders.build_trainer(cfg, builders.build_callbacks(cfg), loggers)
+
+    params = count_parameters(module.model)
+    info = {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "parameters": params,
+        "data": dm.meta,
+        "git_commit": run_info.git_commit(),
+        "torch": torch.__version__,
+    }
+    log.info("parameters: %d trainable / %d total (%.2f%%)", params["trainable"], params["total"], params["trainable_pct"])
+    try:
+        for lg in loggers:
+            lg.log_hyperparams({**info["config"], "parameters": params, "data_meta": dm.meta, "git_commit": info["git_commit"]})
+        if trainer.is_global_zero:
+            run_info.write_json(out / "run_info.json", info)
+            run_info.write_json(out / "labels.json", dm.label_names)
+
+        if cfg.get("train", True):
+            trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+        metrics: dict[str, float] = {}
+        if cfg.get("test", True):
+            ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else None
+            metrics = _evaluate(trainer, module, dm, ckpt)
+            metrics = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+            if trainer.is_global_zero and module.test_report is not None:
+                run_info.write_json(out / "test_report.json", module.test_report)
+                (out / "test_report.txt").write_text(format_report(module.test_report) + "\n")
+        if trainer.is_global_zero:
+            run_info.write_json(out / "metrics.json", metrics)
+            for lg in loggers:
+                if hasattr(lg, "experiment") and type(lg).__name__ == "WandbLogger":
+                    lg.experiment.summary.update({f"final/{k}": v for k, v in metrics.items()})
+        return metrics
+    finally:
+        _finish_wandb(loggers)
