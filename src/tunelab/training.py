@@ -9,6 +9,7 @@ in its output directory: ``metrics.json`` (``val/*`` and ``test/*`` of the best 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,15 @@ def _evaluate(trainer: L.Trainer, module, dm, ckpt: str | None) -> dict[str, flo
     return run_info.to_floats(metrics)
 
 
+def _throughput(trainer: L.Trainer) -> list[dict]:
+    for cb in trainer.callbacks:
+        if hasattr(cb, "history") and type(cb).__name__ == "ThroughputMonitor":
+            return cb.history
+    return []
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
+    started = time.perf_counter()
     quiet()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.paths.output_dir)
@@ -92,6 +101,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 (out / "test_report.txt").write_text(format_report(module.test_report) + "\n")
         if trainer.is_global_zero:
             run_info.write_json(out / "metrics.json", metrics)
+            info.update(wall_time_s=time.perf_counter() - started, throughput=_throughput(trainer))
+            run_info.write_json(out / "run_info.json", info)
             for lg in loggers:
                 if hasattr(lg, "experiment") and type(lg).__name__ == "WandbLogger":
                     lg.experiment.summary.update({f"final/{k}": v for k, v in metrics.items()})

@@ -1,0 +1,56 @@
+"""Test-only helpers: synthetic datasets with a learnable signal, and an interruption callback."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import lightning.pytorch as L
+
+DISEASES = [["breast", "cancer"], ["diabetes"], ["colon", "tumour"], ["asthma"], ["lung", "cancer"]]
+FILLER = "the patient had a history of severe and was treated for with no sign".split()
+
+
+def write_synthetic_ner(folder: Path, n_train: int = 160, seed: int = 0) -> None:
+    """CoNLL files where disease words are tagged; a tiny model can learn this in a few epochs."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("devel", 40), ("test", 40)):
+        sents = []
+        for _ in range(n):
+            words, tags = [], []
+            for _ in range(rng.randint(3, 8)):
+                if rng.random() < 0.25:
+                    d = rng.choice(DISEASES)
+                    words += d
+                    tags += ["B-Disease"] + ["I-Disease"] * (len(d) - 1)
+                else:
+                    words.append(rng.choice(FILLER))
+                    tags.append("O")
+            sents.append("\n".join(f"{w}\t{t}" for w, t in zip(words, tags)))
+        (folder / f"{split}.tsv").write_text("\n\n".join(sents) + "\n")
+
+
+def ner_overrides(folder: Path) -> list[str]:
+    """Point the ncbi_disease data config at the synthetic folder (same format, same code path)."""
+    return [
+        "data=ncbi_disease",
+        f"paths.data_dir={folder}",
+        "data.source.files.train=train.tsv",
+        "data.source.files.validation=devel.tsv",
+        "data.source.files.test=test.tsv",
+        "data.batch_size=16",
+        "optim.lr=2e-3",
+        "optim.warmup_ratio=0.0",
+    ]
+
+
+class StopAfterEpochs(L.Callback):
+    """Simulates an interrupted run: stop cleanly after `epochs` epochs (last.ckpt is written)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True

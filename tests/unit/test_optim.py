@@ -1,0 +1,39 @@
+"""AdamW groups and the warmup-then-linear-decay schedule."""
+
+import torch
+from torch import nn
+
+from tunelab.optim import build_optimizer, param_groups
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.lin = nn.Linear(4, 4)
+        self.norm = nn.LayerNorm(4)
+        self.frozen = nn.Linear(4, 4)
+        self.frozen.requires_grad_(False)
+
+
+def test_no_decay_on_bias_and_layernorm_and_frozen_excluded():
+    m = Block()
+    decay, no_decay = param_groups(m, 0.01)
+    ids = lambda ps: {id(p) for p in ps}  # noqa: E731
+    assert ids(decay["params"]) == {id(m.emb.weight), id(m.lin.weight)}
+    assert ids(no_decay["params"]) == {id(m.lin.bias), id(m.norm.weight), id(m.norm.bias)}
+    assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.01
+
+
+def test_warmup_then_linear_decay_to_zero():
+    m = Block()
+    opt, sched = build_optimizer(m, {"lr": 1.0, "weight_decay": 0.0, "warmup_ratio": 0.1}, total_steps=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == 0.1 and abs(lrs[9] - 1.0) < 1e-9  # ramps up over 10 warmup steps
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then only decays
+    assert lrs[-1] <= 0.02
+    assert isinstance(opt, torch.optim.AdamW)
