@@ -44,3 +44,12 @@ def test_vocabulary_mismatch_is_an_error():
     cfg = {**TINY, "from_scratch": {**TINY["from_scratch"], "vocab_size": 100}}
     with pytest.raises(ConfigError, match=r"tokenizer has \d+ tokens but the model embeds only 100"):
         build_model(cfg, "sequence_classification", ["a", "b"], tok)
+
+
+def test_module_trains_with_dropout_even_from_a_pretrained_eval_model():
+    from tunelab.modules.finetune import FineTuneModule
+
+    tok = build_tokenizer(TINY)
+    model = build_model(TINY, "sequence_classification", ["a", "b"], tok).eval()  # as from_pretrained leaves it
+    module = FineTuneModule(model, "sequence_classification", ["a", "b"], {"lr": 1e-3})
+    assert all(m.training for m in module.model.modules())

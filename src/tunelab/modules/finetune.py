@@ -34,7 +34,9 @@ class FineTuneModule(L.LightningModule):
         super().__init__()
         # label_names and optim go into every checkpoint; the model weights are saved as state.
         self.save_hyperparameters(ignore=["model", "adversary"])
-        self.model = model
+        # from_pretrained returns a model in eval mode, and Lightning >= 2.2 keeps each submodule's
+        # mode at fit start: without this, dropout would silently stay off during training.
+        self.model = model.train()
         self.task = task
         self.label_names = list(label_names)
         self.optim_cfg = dict(optim)
