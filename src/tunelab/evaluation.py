@@ -46,7 +46,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "pass the experiment the checkpoint was trained with"
         )
     module = builders.build_module(cfg, dm, tokenizer)
-    module.load_state_dict(ckpt["state_dict"])
+    module.load_weights(ckpt["state_dict"])
     trainer = builders.build_trainer(cfg, [], [])
     (result,) = trainer.test(module, datamodule=dm, verbose=False)
     metrics = {f"{cfg.split}/{k.split('/', 1)[1]}": float(v) for k, v in result.items() if k.startswith("test/")}

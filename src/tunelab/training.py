@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as L
 import torch
@@ -101,7 +100,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 (out / "test_report.txt").write_text(format_report(module.test_report) + "\n")
         if trainer.is_global_zero:
             run_info.write_json(out / "metrics.json", metrics)
-            info.update(wall_time_s=time.perf_counter() - started, throughput=_throughput(trainer))
+            best = _best_checkpoint(trainer)
+            info.update(wall_time_s=time.perf_counter() - started, throughput=_throughput(trainer),
+                        checkpoint_bytes=Path(best).stat().st_size if best else None)
             run_info.write_json(out / "run_info.json", info)
             for lg in loggers:
                 if hasattr(lg, "experiment") and type(lg).__name__ == "WandbLogger":

@@ -37,3 +37,9 @@ def apply_method(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Modu
     if name not in _METHODS:
         raise ConfigError(f"method.name: unknown method {name!r}; available: {sorted(_METHODS)}")
     return _METHODS[name](model, cfg, task)
+
+
+# Imported last: adapters.py registers itself with the `register` defined above.
+# Methods defined in their own files register themselves on import.
+from tunelab.methods import adapters as _adapters  # noqa: E402,F401
+from tunelab.methods import peft_methods as _peft_methods  # noqa: E402,F401

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tunelab.adversarial import NoAdversary
+from tunelab.errors import ConfigError
 from tunelab.metrics.classification import ClassificationReport
 from tunelab.metrics.entities import EntityF1
 from tunelab.optim import build_optimizer
@@ -30,6 +31,7 @@ class FineTuneModule(L.LightningModule):
         label_names: list[str],
         optim: Mapping[str, Any],
         adversary: Any = None,
+        trainable_only_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         # label_names and optim go into every checkpoint; the model weights are saved as state.
@@ -46,6 +48,10 @@ class FineTuneModule(L.LightningModule):
         self.test_metric = metric(self.label_names)
         self.outside_id = self.label_names.index("O") if "O" in self.label_names else 0
         self.test_report: dict | None = None
+        # PEFT runs keep only adapter and head weights in checkpoints; the frozen backbone is
+        # rebuilt from its source. Lightning then loads non-strictly and we check the keys ourselves.
+        self.trainable_only_checkpoint = trainable_only_checkpoint
+        self.strict_loading = not trainable_only_checkpoint
 
     @staticmethod
     def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -91,6 +97,35 @@ class FineTuneModule(L.LightningModule):
         self._log_metric(self.test_metric, "test")
         self.test_report = self.test_metric.report()
         self.test_metric.reset()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def saved_keys(self) -> set[str]:
+        """State-dict keys a checkpoint holds: all, or (PEFT) trainable weights + adapter state."""
+        keys = set(self.state_dict())
+        if not self.trainable_only_checkpoint:
+            return keys
+        trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
+        # peft keeps non-trainable adapter state too (AdaLoRA's ranknum): names with the adapter name.
+        return {k for k in keys if k in trainable or ".default." in k or k.endswith(".default")}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.trainable_only_checkpoint:
+            keep = self.saved_keys()
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+            checkpoint["tunelab_trainable_only"] = True
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        missing = self.saved_keys() - set(checkpoint["state_dict"])
+        if missing:
+            raise ConfigError(
+                f"ckpt_path: checkpoint lacks {len(missing)} weights of this model/method (e.g. {sorted(missing)[0]}); "
+                "was it trained with another method or model?"
+            )
+
+    def load_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Load a checkpoint's state dict outside Lightning (evaluate, export), with the same checks."""
+        self.on_load_checkpoint({"state_dict": state_dict})
+        self.load_state_dict(state_dict, strict=self.strict_loading)
 
     def configure_optimizers(self):
         total = int(self.trainer.estimated_stepping_batches)
