@@ -28,7 +28,7 @@ def test_experiment_composes_and_resolves(name, tmp_path):
 def test_data_config_names_task_monitor_and_hub(name, tmp_path):
     cfg = compose([f"data={name}", f"paths.output_dir={tmp_path}"])
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    assert data["task"] in {"token_classification", "sequence_classification"}
+    assert data["task"] in {"token_classification", "sequence_classification", "multiple_choice"}
     assert data["monitor"].startswith("val/")
     assert "hub" in data["source"]  # the public copy (or an explicit null, with a comment why)
 

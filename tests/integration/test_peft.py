@@ -134,3 +134,26 @@ def test_merged_export_matches_unmerged_in_a_fresh_process(tiny_cfg, tiny_folder
     peft_model = PeftModel.from_pretrained(base, written["adapter"]).eval()
     with torch.no_grad():
         assert torch.allclose(peft_model(**enc).logits, expected, atol=1e-5)
+
+
+# -- every method x every objective, one batch, on real data with the tiny model ----------------
+from tests.conftest import needs_shared  # noqa: E402
+from tunelab.methods.peft_methods import SUPPORTED  # noqa: E402
+
+OBJECTIVES = {"token_classification": "full_ncbi", "sequence_classification": "full_fpb", "multiple_choice": "full_medqa"}
+METHODS = ["full", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "adapter"]
+
+
+@needs_shared
+@pytest.mark.parametrize("task", sorted(OBJECTIVES))
+@pytest.mark.parametrize("method", METHODS)
+def test_method_objective_fast_dev_run(method, task, tiny_cfg):
+    from tunelab.errors import ConfigError
+
+    cfg = tiny_cfg(f"+experiment={OBJECTIVES[task]}", f"method={method}", "debug=fdr", "data.limit=64")
+    if method in SUPPORTED and task not in SUPPORTED[method]:
+        with pytest.raises(ConfigError, match=rf"{method} cannot serve {task}"):
+            train(cfg)
+        return
+    metrics = train(cfg)
+    assert ("test/f1" if task == "token_classification" else "test/acc") in metrics

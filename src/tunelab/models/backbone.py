@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 HEADS = {
     "token_classification": "AutoModelForTokenClassification",
     "sequence_classification": "AutoModelForSequenceClassification",
+    # One score per (question, option) pair, softmax over the options.
+    "multiple_choice": "AutoModelForMultipleChoice",
 }
 
 
