@@ -10,6 +10,7 @@ from tunelab.training import train
 KEYS = {
     "token_classification": {"test/f1", "test/precision", "test/recall", "val/f1"},
     "sequence_classification": {"test/acc", "test/macro_f1", "val/acc", "val/macro_f1"},
+    "multiple_choice": {"test/acc", "test/macro_f1", "val/acc", "val/macro_f1"},
 }
 
 
