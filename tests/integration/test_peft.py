@@ -157,3 +157,17 @@ def test_method_objective_fast_dev_run(method, task, tiny_cfg):
         return
     metrics = train(cfg)
     assert ("test/f1" if task == "token_classification" else "test/acc") in metrics
+
+
+def test_adalora_reallocates_ranks_during_training(tiny_cfg, tiny_folder, synthetic):
+    cfg = tiny_cfg(*_overrides(tiny_folder, synthetic, "adalora", "trainer.max_epochs=4", "method.deltaT=2",
+                               "method.init_r=6", "method.target_r=2"), "test=false")
+    tok = builders.build_tokenizer_from(cfg)
+    dm = builders.build_datamodule(cfg, tok)
+    module = builders.build_module(cfg, dm, tok)
+    trainer = builders.build_trainer(cfg, builders.build_callbacks(cfg), [])
+    trainer.fit(module, datamodule=dm)
+    ranks = module.model.peft_config["default"].rank_pattern
+    # The budget phase ended: a rank pattern exists and the total rank shrank from 6 per module.
+    assert ranks, "update_and_allocate never ran"
+    assert sum(sum(m) for m in ranks.values()) < 6 * len(ranks)

@@ -1,14 +1,26 @@
-"""Measure training throughput per epoch: wall seconds, samples/s and tokens/s (non-pad tokens).
+"""Measure training throughput per epoch: wall seconds, samples/s, tokens/s and peak memory.
 
-Logged as ``train/epoch_seconds``, ``train/samples_per_s`` and ``train/tokens_per_s``, and kept on the
-callback (``history``) so benchmarks read the numbers without parsing logs.
+Logged as ``train/epoch_seconds``, ``train/samples_per_s``, ``train/tokens_per_s`` and
+``train/peak_mem_mb``, and kept on the callback (``history``) so benchmarks read the numbers
+without parsing logs. Peak memory is the GPU's peak allocation on CUDA, else the process's peak
+resident set size (ru_maxrss: a high-water mark over the whole process life, model load included).
 """
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 
 import lightning.pytorch as L
+import torch
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB on Linux
 
 
 class ThroughputMonitor(L.Callback):
@@ -44,6 +56,7 @@ class ThroughputMonitor(L.Callback):
             "samples_per_s": self._samples / seconds,
             "tokens_per_s": self._tokens / seconds,
             "padding_fraction": 1.0 - self._tokens / max(self._padded, 1),
+            "peak_mem_mb": peak_memory_mb(pl_module.device),
         }
         self.history.append(row)
         pl_module.log_dict({f"train/{k}": float(v) for k, v in row.items() if k != "epoch"}, rank_zero_only=True)

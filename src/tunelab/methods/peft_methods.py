@@ -87,12 +87,18 @@ def wrap_with_peft(method: str, model: nn.Module, cfg: Mapping[str, Any], task: 
 
 
 class AdaLoraAllocator(L.Callback):
-    """AdaLoRA re-allocates ranks from the gradients of the step just taken: after backward and
-    the optimizer step, before the gradients are zeroed (Lightning zeroes them at the start of the
-    next step's closure, right after ``on_before_zero_grad``)."""
+    """AdaLoRA re-allocates ranks from the gradients of the step just taken, after the optimizer
+    step and before the gradients are zeroed. It masks lora_E in place, so it must also run
+    before the next forward: ``on_train_batch_end`` is that point (Lightning zeroes gradients
+    inside the next step's closure, after that step's forward, where masking would break
+    autograd: "modified by an inplace operation")."""
 
-    def on_before_zero_grad(self, trainer, pl_module, optimizer) -> None:
-        if pl_module.training and trainer.global_step > 0:
+    def __init__(self) -> None:
+        self._last_step = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self._last_step:  # an optimizer step happened (accumulation aware)
+            self._last_step = trainer.global_step
             pl_module.model.base_model.update_and_allocate(trainer.global_step)
 
 
