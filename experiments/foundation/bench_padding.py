@@ -20,7 +20,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
 
 RECIPES = {
     "dynamic padding + length grouping": ["data.pad_to_max_length=false", "data.group_by_length=true"],
@@ -48,7 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from machine import header
+    from tunelab.run_info import machine_header as header
 
     results: dict[str, list[dict]] = {name: [] for name in RECIPES}
     with tempfile.TemporaryDirectory() as tmp:

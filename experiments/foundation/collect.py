@@ -8,7 +8,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
 
 ANCHORS = {
     "full_ncbi": "BERT-base 85.7 F1 (BLURB)",
@@ -41,7 +40,7 @@ def row(name: str, run: Path) -> str | None:
 
 
 def main() -> None:
-    from machine import header
+    from tunelab.run_info import machine_header as header
 
     rows = [r for n in ORDER if (r := row(n, ROOT / "logs" / "foundation" / n))]
     lines = [
