@@ -53,7 +53,13 @@ def build_module(cfg: DictConfig, dm: TaskDataModule, tokenizer) -> FineTuneModu
         adversary=build_adversary(OmegaConf.to_container(cfg.adversarial, resolve=True)),
         # A from-scratch backbone cannot be rebuilt from a source, so its checkpoints keep everything.
         trainable_only_checkpoint=method_cfg.get("name") != "full" and not model_cfg.get("from_scratch"),
+        robust_pgd=_robust_pgd(cfg),
     )
+
+
+def _robust_pgd(cfg: DictConfig) -> dict | None:
+    pgd = OmegaConf.to_container(cfg.get("robustness") or {}, resolve=True).get("pgd") or {}
+    return pgd if pgd.get("eps") else None
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -73,7 +79,12 @@ def build_trainer(cfg: DictConfig, callbacks, loggers) -> L.Trainer:
     trainer_cfg = cfg.trainer
     if not loggers:  # LearningRateMonitor needs a logger; drop it rather than fail
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    extra = {}
+    if _robust_pgd(cfg):
+        # A gradient-based attack at test time cannot run under inference_mode (no autograd at all);
+        # plain no_grad is kept and the attack re-enables gradients for its own delta only.
+        extra["inference_mode"] = False
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **extra)
 
 
 def build_tokenizer_from(cfg: DictConfig):

@@ -50,6 +50,23 @@ def _evaluate(trainer: L.Trainer, module, dm, ckpt: str | None) -> dict[str, flo
     return run_info.to_floats(metrics)
 
 
+def _evaluate_suites(cfg: DictConfig, trainer: L.Trainer, module, dm) -> dict[str, float]:
+    """The test split again under each seeded text perturbation suite: test/robust_<suite>_<metric>."""
+    rob = cfg.get("robustness") or {}
+    metrics: dict[str, float] = {}
+    module.attacks_enabled = False  # the PGD attack already ran on the clean test split
+    try:
+        for suite in rob.get("suites") or []:
+            loader = dm.perturbed_test_dataloader(suite, float(rob.rate), int(rob.seed))
+            (result,) = trainer.test(module, dataloaders=loader, verbose=False)  # weights already loaded
+            for key, value in result.items():
+                if key.startswith("test/") and "/robust_" not in key:
+                    metrics[f"test/robust_{suite}_{key.split('/', 1)[1]}"] = float(value)
+    finally:
+        module.attacks_enabled = True
+    return metrics
+
+
 def _throughput(trainer: L.Trainer) -> list[dict]:
     for cb in trainer.callbacks:
         if hasattr(cb, "history") and type(cb).__name__ == "ThroughputMonitor":
@@ -98,6 +115,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if trainer.is_global_zero and module.test_report is not None:
                 run_info.write_json(out / "test_report.json", module.test_report)
                 (out / "test_report.txt").write_text(format_report(module.test_report) + "\n")
+            metrics.update(_evaluate_suites(cfg, trainer, module, dm))
         if trainer.is_global_zero:
             run_info.write_json(out / "metrics.json", metrics)
             best = _best_checkpoint(trainer)

@@ -1,7 +1,7 @@
 """The adversarial axis: a strategy object the module calls for its training loss.
 
 A strategy gets the model and the batch's model inputs and returns the loss to backpropagate.
-``none`` returns the clean loss; FGM, PGD and FreeLB perturb embedding outputs and plug in here.
+``none`` returns the clean loss; FGM, PGD and FreeLB (strategies.py) perturb embedding outputs.
 """
 
 from __future__ import annotations
@@ -21,12 +21,19 @@ class NoAdversary:
         return model(**inputs).loss
 
 
-_STRATEGIES = {"none": NoAdversary}
+def _strategies() -> dict:
+    from tunelab.adversarial.strategies import FGM, PGD, FreeLB
+
+    return {"none": NoAdversary, "fgm": FGM, "pgd": PGD, "freelb": FreeLB}
 
 
 def build_adversary(cfg: Mapping[str, Any] | None):
     name = (cfg or {}).get("name", "none")
-    if name not in _STRATEGIES:
-        raise ConfigError(f"adversarial.name: unknown strategy {name!r}; available: {sorted(_STRATEGIES)}")
+    strategies = _strategies()
+    if name not in strategies:
+        raise ConfigError(f"adversarial.name: unknown strategy {name!r}; available: {sorted(strategies)}")
     kwargs = {k: v for k, v in (cfg or {}).items() if k != "name"}
-    return _STRATEGIES[name](**kwargs)
+    try:
+        return strategies[name](**kwargs)
+    except TypeError as exc:  # an unknown knob: name it instead of a Python signature error
+        raise ConfigError(f"adversarial: bad option for {name}: {exc}") from exc

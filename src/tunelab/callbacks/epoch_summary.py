@@ -14,7 +14,8 @@ log = logging.getLogger("tunelab")
 
 class EpochSummary(L.Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        # Only during fit: trainer.validate() of the best checkpoint is reported in metrics.json.
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.state.fn != "fit":
             return
         shown = {k: float(v) for k, v in sorted(trainer.callback_metrics.items())
                  if k.startswith(("val/", "train/loss"))}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tunelab.adversarial import NoAdversary
+from tunelab.adversarial.embedding import loss_fn, pgd_delta, split_inputs
 from tunelab.errors import ConfigError
 from tunelab.metrics.classification import ClassificationReport
 from tunelab.metrics.entities import EntityF1
@@ -32,6 +33,7 @@ class FineTuneModule(L.LightningModule):
         optim: Mapping[str, Any],
         adversary: Any = None,
         trainable_only_checkpoint: bool = False,
+        robust_pgd: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         # label_names and optim go into every checkpoint; the model weights are saved as state.
@@ -48,6 +50,11 @@ class FineTuneModule(L.LightningModule):
         self.test_metric = metric(self.label_names)
         self.outside_id = self.label_names.index("O") if "O" in self.label_names else 0
         self.test_report: dict | None = None
+        # Test-time embedding-space PGD attacks, one metric per radius (test/robust_pgd_eps<e>_*).
+        self.robust_pgd = dict(robust_pgd or {})
+        self.pgd_eps = [float(e) for e in self.robust_pgd.get("eps") or []]
+        self.robust_metrics = nn.ModuleList(metric(self.label_names) for _ in self.pgd_eps)
+        self.attacks_enabled = True
         # PEFT runs keep only adapter and head weights in checkpoints; the frozen backbone is
         # rebuilt from its source. Lightning then loads non-strictly and we check the keys ourselves.
         self.trainable_only_checkpoint = trainable_only_checkpoint
@@ -69,7 +76,10 @@ class FineTuneModule(L.LightningModule):
         out = self(batch)
         n = batch["input_ids"].shape[0]
         self.log(f"{prefix}/loss", out.loss, on_epoch=True, on_step=False, batch_size=n, sync_dist=True)
-        preds = out.logits.argmax(-1)
+        self._update(metric, out.logits, batch)
+
+    def _update(self, metric, logits: torch.Tensor, batch) -> None:
+        preds = logits.argmax(-1)
         if self.task == "token_classification":
             # Word-level predictions: each word's first sub-token; a word lost to truncation is "O".
             starts = batch["word_starts"]
@@ -84,10 +94,29 @@ class FineTuneModule(L.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metric, "test")
+        if self.attacks_enabled:
+            for eps, metric in zip(self.pgd_eps, self.robust_metrics):
+                self._update(metric, self._attacked_logits(batch, eps), batch)
+
+    def _attacked_logits(self, batch, eps: float) -> torch.Tensor:
+        """Logits under a PGD attack of radius eps on the embedding outputs (model in eval mode).
+
+        Lightning evaluates under no_grad (inference_mode is turned off by the trainer builder
+        when attacks are configured); gradients are enabled here only, and only w.r.t. delta.
+        """
+        cfg = self.robust_pgd
+        inputs = self.model_inputs(batch)
+        with torch.enable_grad():
+            embeds, mask, rest = split_inputs(self.model, inputs)
+            delta = pgd_delta(loss_fn(self.model, rest), embeds, mask, eps, int(cfg.get("steps", 5)),
+                              float(cfg.get("step_ratio", 0.4)) * eps, cfg.get("norm", "l2"))
+        with torch.no_grad():
+            return self.model(inputs_embeds=embeds.detach() + delta, **rest).logits
 
     def _log_metric(self, metric, prefix: str) -> None:
         values = metric.compute()  # synced over processes
-        self.log_dict({f"{prefix}/{k}": v for k, v in values.items()}, prog_bar=True)
+        sep = "/" if "/" not in prefix else "_"  # val/f1, test/f1, but test/robust_pgd_eps1_f1
+        self.log_dict({f"{prefix}{sep}{k}": v for k, v in values.items()}, prog_bar=prefix in ("val", "test"))
 
     def on_validation_epoch_end(self) -> None:
         self._log_metric(self.val_metric, "val")
@@ -97,6 +126,10 @@ class FineTuneModule(L.LightningModule):
         self._log_metric(self.test_metric, "test")
         self.test_report = self.test_metric.report()
         self.test_metric.reset()
+        if self.attacks_enabled:
+            for eps, metric in zip(self.pgd_eps, self.robust_metrics):
+                self._log_metric(metric, f"test/robust_pgd_eps{eps:g}")
+                metric.reset()
 
     # -- checkpoints ---------------------------------------------------------------------------
     def saved_keys(self) -> set[str]:

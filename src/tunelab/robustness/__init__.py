@@ -1,0 +1,1 @@
+"""Robustness evaluation: seeded, resource-free text perturbations of canonical records."""
