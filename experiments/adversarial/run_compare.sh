@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Issue 5 comparison: none vs FGM vs PGD-3 vs FreeLB-3 on Financial PhraseBank, BANKING77 and
+# NCBI-disease; clean metrics plus robust ones (PGD attack at several radii, text perturbations).
+# One run at a time; runs land in logs/adversarial/<data>_<strategy>/ (skipped if done).
+#   TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh [fpb banking77 ncbi]
+set -u
+cd "$(dirname "$0")/../.."
+sets=("$@"); [ ${#sets[@]} -eq 0 ] && sets=(fpb banking77 ncbi)
+ROBUST=("robustness.pgd.eps=[0.5,1,2]" "robustness.suites=[typo,keyboard,word_drop,word_dup]" "robustness.rate=0.1")
+mkdir -p logs/adversarial
+for s in "${sets[@]}"; do
+  for adv in none fgm pgd freelb; do
+    dir="logs/adversarial/${s}_${adv}"
+    [ -f "$dir/metrics.json" ] && { echo "skip $dir"; continue; }
+    echo "=== $s $adv $(date -u +%FT%TZ)"
+    python train.py +experiment="full_$s" adversarial="$adv" "${ROBUST[@]}" task_name="adv_${s}_${adv}" \
+      hydra.run.dir="$dir" trainer.enable_progress_bar=false callbacks.progress_bar=null \
+      > "$dir.log" 2>&1 || echo "FAILED $s $adv (see $dir.log)"
+  done
+done
+python experiments/adversarial/collect.py
