@@ -89,3 +89,47 @@ def build_trainer(cfg: DictConfig, callbacks, loggers) -> L.Trainer:
 
 def build_tokenizer_from(cfg: DictConfig):
     return build_tokenizer(OmegaConf.to_container(cfg.model, resolve=True))
+
+
+# -- pretraining ----------------------------------------------------------------------------------
+PRETRAIN_TASKS = ("mlm", "clm")
+
+
+def is_pretraining(cfg: DictConfig) -> bool:
+    return cfg.data.get("task") in PRETRAIN_TASKS
+
+
+def build_pretraining(cfg: DictConfig):
+    """Tokenizer (loaded, or trained on the corpus), text datamodule, LM model, PretrainModule."""
+    from pathlib import Path
+
+    from tunelab.data.lm_collate import CLMCollator, MLMCollator
+    from tunelab.data.text import TextDataModule
+    from tunelab.models.backbone import build_lm_model
+    from tunelab.modules.pretrain import PretrainModule
+
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    objective = data["task"]
+    dm = TextDataModule(
+        objective=objective, files=data["files"], hub=data.get("hub"), data_dir=data.get("data_dir"),
+        block_size=data["block_size"], batch_size=data["batch_size"], eval_batch_size=data["eval_batch_size"],
+        validation_fraction=data.get("validation_fraction", 0.05), seed=data.get("seed", 42),
+        streaming=data.get("streaming", False), cache_dir=data.get("cache_dir"), limit_docs=data.get("limit_docs"),
+        num_workers=data.get("num_workers", 0), name=data.get("name", "corpus"),
+    )
+    dm.load()
+    train_tok = model_cfg.get("train_tokenizer")
+    if train_tok:
+        from tunelab.data.tokenizer_training import train_tokenizer
+
+        out = Path(cfg.paths.output_dir) / "tokenizer"
+        tokenizer = train_tokenizer(train_tok["kind"], dm.documents["train"], int(train_tok["vocab_size"]), out)
+    else:
+        tokenizer = build_tokenizer(model_cfg)
+    dm.tokenizer = tokenizer
+    dm.collator = (MLMCollator(tokenizer, float(data.get("mlm_probability", 0.15)), bool(data.get("whole_word_mask", False)))
+                   if objective == "mlm" else CLMCollator())
+    model = build_lm_model(model_cfg, objective, tokenizer)
+    module = PretrainModule(model, objective, OmegaConf.to_container(cfg.optim, resolve=True))
+    return tokenizer, dm, module

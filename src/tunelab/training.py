@@ -83,9 +83,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path: no such checkpoint {cfg.ckpt_path!r}")
 
-    tokenizer = builders.build_tokenizer_from(cfg)
-    dm = builders.build_datamodule(cfg, tokenizer)
-    module = builders.build_module(cfg, dm, tokenizer)
+    pretraining = builders.is_pretraining(cfg)
+    if pretraining:
+        tokenizer, dm, module = builders.build_pretraining(cfg)
+    else:
+        tokenizer = builders.build_tokenizer_from(cfg)
+        dm = builders.build_datamodule(cfg, tokenizer)
+        module = builders.build_module(cfg, dm, tokenizer)
     loggers = builders.build_loggers(cfg)
     trainer = builders.build_trainer(cfg, builders.build_callbacks(cfg), loggers)
 
@@ -103,7 +107,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             lg.log_hyperparams({**info["config"], "parameters": params, "data_meta": dm.meta, "git_commit": info["git_commit"]})
         if trainer.is_global_zero:
             run_info.write_json(out / "run_info.json", info)
-            run_info.write_json(out / "labels.json", dm.label_names)
+            if not pretraining:
+                run_info.write_json(out / "labels.json", dm.label_names)
 
         if cfg.get("train", True):
             trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
@@ -112,10 +117,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
             ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else None
             metrics = _evaluate(trainer, module, dm, ckpt)
             metrics = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
-            if trainer.is_global_zero and module.test_report is not None:
+            if trainer.is_global_zero and getattr(module, "test_report", None) is not None:
                 run_info.write_json(out / "test_report.json", module.test_report)
                 (out / "test_report.txt").write_text(format_report(module.test_report) + "\n")
-            metrics.update(_evaluate_suites(cfg, trainer, module, dm))
+            if not pretraining:
+                metrics.update(_evaluate_suites(cfg, trainer, module, dm))
+        if pretraining and trainer.is_global_zero:
+            # The best checkpoint's weights (loaded by validate/test above) as a Hugging Face folder
+            # that fine-tuning experiments load with model.name_or_path=<run>/hf_model.
+            module.model.save_pretrained(str(out / "hf_model"))
+            tokenizer.save_pretrained(str(out / "hf_model"))
         if trainer.is_global_zero:
             run_info.write_json(out / "metrics.json", metrics)
             best = _best_checkpoint(trainer)

@@ -18,6 +18,8 @@ from tunelab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+LM_HEADS = {"mlm": "AutoModelForMaskedLM", "clm": "AutoModelForCausalLM"}
+
 HEADS = {
     "token_classification": "AutoModelForTokenClassification",
     "sequence_classification": "AutoModelForSequenceClassification",
@@ -103,3 +105,37 @@ def count_parameters(model) -> dict[str, int | float]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / max(total, 1)}
+
+
+def build_lm_model(model_cfg: Mapping[str, Any], objective: str, tokenizer):
+    """A masked- or causal-LM model: from scratch (vocabulary sized to the tokenizer) or continued
+    from a pretrained folder. A checkpoint without an LM head (MiniLM's package) gets a fresh one,
+    and the log says so."""
+    import transformers
+
+    if objective not in LM_HEADS:
+        raise ConfigError(f"data.task: unknown pretraining objective {objective!r}; use mlm or clm")
+    cls = getattr(transformers, LM_HEADS[objective])
+    scratch = model_cfg.get("from_scratch")
+    if scratch:
+        scratch = dict(scratch)
+        model_type = scratch.pop("model_type", None)
+        if not model_type:
+            raise ConfigError("model.from_scratch.model_type: required (e.g. bert, gpt2)")
+        scratch["vocab_size"] = len(tokenizer)
+        for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            if getattr(tokenizer, key, None) is not None:
+                scratch.setdefault(key, getattr(tokenizer, key))
+        model = cls.from_config(transformers.AutoConfig.for_model(model_type, **scratch))
+        log.info("pretraining %s from scratch: %s, vocabulary %d", objective, model_type, len(tokenizer))
+    else:
+        source = resolve_source(model_cfg["name_or_path"])
+        model, info = _from_pretrained(cls, source, "model.name_or_path", output_loading_info=True)
+        fresh = [k for k in info.get("missing_keys", []) if not k.startswith(model.base_model_prefix)]
+        if fresh:
+            log.warning("%s has no %s head: a fresh one was initialised (%d tensors, e.g. %s)",
+                        source, objective.upper(), len(fresh), sorted(fresh)[0])
+    emb = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > emb:
+        raise ConfigError(f"model.tokenizer: tokenizer has {len(tokenizer)} tokens but the model embeds only {emb}")
+    return model
