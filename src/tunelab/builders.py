@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.adversarial import build_adversary
+from tunelab.errors import ConfigError
 from tunelab.callbacks.rng_state import RNGStateCallback
 from tunelab.data.datamodule import TaskDataModule
 from tunelab.methods import apply_method
@@ -123,8 +124,10 @@ def build_pretraining(cfg: DictConfig):
     if train_tok:
         from tunelab.data.tokenizer_training import train_tokenizer
 
+        if not getattr(dm, "docs", None):
+            raise ConfigError("model.train_tokenizer: training a tokenizer reads the corpus in memory; set data.streaming=false")
         out = Path(cfg.paths.output_dir) / "tokenizer"
-        tokenizer = train_tokenizer(train_tok["kind"], dm.documents["train"], int(train_tok["vocab_size"]), out)
+        tokenizer = train_tokenizer(train_tok["kind"], dm.docs["train"], int(train_tok["vocab_size"]), out)
     else:
         tokenizer = build_tokenizer(model_cfg)
     dm.tokenizer = tokenizer

@@ -122,7 +122,7 @@ def build_lm_model(model_cfg: Mapping[str, Any], objective: str, tokenizer):
         model_type = scratch.pop("model_type", None)
         if not model_type:
             raise ConfigError("model.from_scratch.model_type: required (e.g. bert, gpt2)")
-        scratch["vocab_size"] = len(tokenizer)
+        scratch.setdefault("vocab_size", len(tokenizer))
         for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
             if getattr(tokenizer, key, None) is not None:
                 scratch.setdefault(key, getattr(tokenizer, key))
