@@ -3,8 +3,11 @@
     python train.py +experiment=full_ncbi
     python train.py +experiment=full_ncbi model=tiny logger=csv debug=fdr
     python train.py -m +experiment=full_ncbi seed=1,2,3
+    python train.py -m hparams_search=lora_optuna +experiment=lora_ncbi   # Optuna sweep
 
 Returns the optimized metric (``optimized_metric`` in conf/train.yaml) so sweepers can use it.
+Under ``-m`` a failing job is recorded (``failed.json``) and reported failed to the sweeper
+without ending the sweep (tunelab.sweeps.run_trial).
 """
 
 import sys
@@ -14,7 +17,8 @@ import hydra
 from omegaconf import DictConfig
 
 import tunelab.config  # noqa: F401  (registers resolvers before composing)
-from tunelab.cli import check_experiment_override, run_or_exit
+from tunelab.cli import check_experiment_override
+from tunelab.sweeps import run_trial
 
 CONF = Path(__file__).resolve().parent / "conf"
 
@@ -23,8 +27,7 @@ CONF = Path(__file__).resolve().parent / "conf"
 def main(cfg: DictConfig) -> float | None:
     from tunelab.training import train
 
-    metrics = run_or_exit(train, cfg)
-    return metrics.get(cfg.get("optimized_metric"))
+    return run_trial(train, cfg)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tunelab.adversarial import build_adversary
 from tunelab.errors import ConfigError
 from tunelab.callbacks.rng_state import RNGStateCallback
+from tunelab.callbacks.wandb_resume import WandbRunId
 from tunelab.data.datamodule import TaskDataModule
 from tunelab.methods import apply_method
 from tunelab.methods.peft_methods import AdaLoraAllocator
@@ -67,13 +68,21 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
     # Exact resume is not optional: RNG states always travel with the checkpoint.
     callbacks.append(RNGStateCallback())
+    if "wandb" in (cfg.get("logger") or {}):
+        callbacks.append(WandbRunId())
     if cfg.method.get("name") == "adalora":
         callbacks.append(AdaLoraAllocator())
     return callbacks
 
 
-def build_loggers(cfg: DictConfig) -> list[Any]:
-    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None and "_target_" in c]
+def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Any]:
+    loggers = []
+    for name, c in (cfg.get("logger") or {}).items():
+        if c is None or "_target_" not in c:
+            continue
+        extra = {"id": wandb_id, "resume": "allow"} if (wandb_id and name == "wandb") else {}
+        loggers.append(instantiate(c, **extra))
+    return loggers
 
 
 def build_trainer(cfg: DictConfig, callbacks, loggers) -> L.Trainer:

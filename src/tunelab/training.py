@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab import builders, run_info
+from tunelab.callbacks.wandb_resume import wandb_id_from_checkpoint
 from tunelab.errors import ConfigError
 from tunelab.metrics.classification import format_report
 from tunelab.models.backbone import count_parameters
@@ -90,7 +91,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         tokenizer = builders.build_tokenizer_from(cfg)
         dm = builders.build_datamodule(cfg, tokenizer)
         module = builders.build_module(cfg, dm, tokenizer)
-    loggers = builders.build_loggers(cfg)
+    # A resumed run continues the W&B run its checkpoint belongs to.
+    wandb_id = wandb_id_from_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+    loggers = builders.build_loggers(cfg, wandb_id)
     trainer = builders.build_trainer(cfg, builders.build_callbacks(cfg), loggers)
 
     params = count_parameters(module.model)

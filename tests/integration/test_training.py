@@ -62,3 +62,14 @@ def test_wandb_offline_run_files(tiny_cfg, tmp_path, synthetic):
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("run-*.wandb")), "the offline run must hold its event file"
+
+
+def test_resumed_run_continues_its_wandb_run(tiny_cfg, tmp_path, synthetic):
+    common = [*ner_overrides(synthetic), "logger=wandb", "trainer.max_epochs=2"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(tiny_cfg(*common, f"paths.output_dir={first}", "test=false",
+                   "+callbacks.stop._target_=tests.helpers.StopAfterEpochs", "+callbacks.stop.epochs=1"))
+    train(tiny_cfg(*common, f"paths.output_dir={second}", f"ckpt_path={first}/checkpoints/last.ckpt"))
+    (run1,) = (first / "wandb").glob("offline-run-*")
+    (run2,) = (second / "wandb").glob("offline-run-*")
+    assert run1.name.rsplit("-", 1)[1] == run2.name.rsplit("-", 1)[1]  # offline-run-<time>-<id>
