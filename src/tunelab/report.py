@@ -153,7 +153,8 @@ def runs_table(runs: list[Run], metrics: list[str] | None = None) -> str:
             " ".join(f"{k}={v}" for k, v in r.overrides.items()),
             *("" if v is None else f"{v:.4f}" for v in values),
             f"{wall / 60:.1f}" if isinstance(wall, (int, float)) else "",
-            "failed" if r.failed else "ok",
+            # No metrics.json and no failed.json: still running, or killed before it finished.
+            "failed" if r.failed else ("ok" if r.metrics else "incomplete"),
         ]
         lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     return "\n".join(lines)
