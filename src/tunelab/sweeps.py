@@ -6,10 +6,8 @@ must be recorded as failed without ending the sweep, so it:
 
 * logs the error in one line and writes ``<job output dir>/failed.json``
   (``{"error": "<Type>: <message>", "overrides": [...], "traceback": "..."}``);
-* makes sure the job's W&B run is finished as failed (exit code 1): ``train`` closes it in a
-  ``finally`` with a plain ``wandb.finish()``, so while the trial runs that call is given
-  ``exit_code=1`` when an exception is propagating, and a run still open afterwards is finished
-  with ``exit_code=1``;
+* makes sure the job's W&B run is finished as failed (exit code 1): ``train`` does so in its
+  ``finally`` when an exception propagates, and a run still open afterwards is finished here;
 * re-raises. Hydra stores the exception in the job's result; the Optuna sweeper then tells the
   study the trial FAILED, and with ``hydra.sweeper.max_failure_rate: 1.0`` (conf/hparams_search)
   goes on with the next trial. (Returning NaN does not work with optuna 2.10.1 and
@@ -24,7 +22,6 @@ at the end of the sweep it turns ``<sweep dir>/optimization_results.yaml`` into
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -32,7 +29,7 @@ import shlex
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -95,29 +92,6 @@ def record_failure(cfg: DictConfig, exc: BaseException) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _wandb_finish_fails_on_error() -> Iterator[None]:
-    """While the trial runs, a bare ``wandb.finish()`` during exception unwinding gets exit code 1."""
-    try:
-        import wandb
-    except ImportError:  # pragma: no cover - wandb is a dependency
-        yield
-        return
-    original = wandb.finish
-    outer = sys.exc_info()[1]
-
-    def finish(exit_code: int | None = None, *args: Any, **kwargs: Any):
-        if exit_code is None and sys.exc_info()[1] not in (None, outer):
-            exit_code = 1
-        return original(exit_code, *args, **kwargs)
-
-    wandb.finish = finish
-    try:
-        yield
-    finally:
-        wandb.finish = original
-
-
 def _finish_open_wandb_run_as_failed() -> None:
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
@@ -139,8 +113,7 @@ def run_trial(train_fn: Callable[[DictConfig], Mapping[str, float]], cfg: DictCo
     if not multirun:
         return objective(run_or_exit(train_fn, cfg), cfg)
     try:
-        with _wandb_finish_fails_on_error():
-            metrics = train_fn(cfg)
+        metrics = train_fn(cfg)  # train() finishes its W&B run with exit code 1 when it raises
         value = objective(metrics, cfg)
         if _optuna_sweep() and (value is None or not math.isfinite(value)):
             raise NonFiniteObjective(

@@ -9,6 +9,7 @@ in its output directory: ``metrics.json`` (``val/*`` and ``test/*`` of the best 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -27,12 +28,13 @@ log = logging.getLogger(__name__)
 
 
 def _finish_wandb(loggers) -> None:
-    # One failed trial must not poison the next run of a multirun: always close the W&B run.
+    # One failed trial must not poison the next run of a multirun: always close the W&B run,
+    # marked failed (exit code 1) when an exception is on its way out.
     if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
         import wandb
 
         if wandb.run is not None:
-            wandb.finish()
+            wandb.finish(exit_code=1 if sys.exc_info()[0] is not None else 0)
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
