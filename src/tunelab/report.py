@@ -294,26 +294,20 @@ def optuna_results(root: str | Path) -> list[tuple[Path, dict]]:
 
 
 def wandb_offline_runs(root: str | Path) -> list[dict[str, Any]]:
-    """One dict per ``wandb/offline-run-*``: its path, config (flattened one level) and summary.
+    """One dict per ``wandb/offline-run-*`` below root: path, id, group, config, summary,
+    history (a list of logged rows) and ``finished`` (an exit record was written)."""
+    from tunelab.wandb_offline import read_run
 
-    ``files/config.yaml`` stores ``{key: {value: ...}}``; ``files/wandb-summary.json`` exists
-    only once the run finished (``finished`` says which).
-    """
     root = Path(root)
     out = []
     for d in sorted(root.rglob("wandb/offline-run-*")):
-        if not d.is_dir():
-            continue
-        try:
-            raw = yaml.safe_load((d / "files" / "config.yaml").read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            raw = {}
-        config = {k: (v["value"] if isinstance(v, dict) and "value" in v else v)
-                  for k, v in raw.items() if not str(k).startswith("_")}
-        summary_file = d / "files" / "wandb-summary.json"
-        summary = {k: v for k, v in _read_json(summary_file).items() if not k.startswith("_")}
-        out.append({"path": str(d.relative_to(root)), "config": config, "summary": summary,
-                    "finished": summary_file.is_file()})
+        if d.is_dir():
+            run = read_run(d)
+            config = {k: v for k, v in run["config"].items() if not str(k).startswith("_")}
+            summary = {k: v for k, v in run["summary"].items() if not str(k).startswith("_")}
+            out.append({"path": str(d.relative_to(root)), "id": run["id"], "group": run["group"], "config": config,
+                        "summary": summary, "history": run["history"], "finished": run["exit_code"] is not None,
+                        "exit_code": run["exit_code"]})
     return out
 
 

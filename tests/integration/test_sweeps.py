@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from tunelab.wandb_offline import read_run
 from tests.conftest import CONF, ROOT, compose
 from tests.helpers import write_synthetic_ner
 from tunelab import sweeps
@@ -64,35 +64,6 @@ def scalar(text: str):
     return yaml.safe_load(text)
 
 
-def wandb_records(run_dir: Path):
-    """The protobuf records of an offline run's ``run-*.wandb`` (LevelDB-style log, 32 KiB blocks)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    (log_file,) = run_dir.glob("run-*.wandb")
-    data = log_file.read_bytes()
-    ident, _magic, _version = struct.unpack("<4sHB", data[:7])
-    assert ident == b":W&B"
-    pos, buf, block = 7, b"", 32768
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if pos + 7 + length > len(data):
-            return  # a record still being written
-        if kind == 0:
-            pos += left  # zero padding to the end of the block
-            continue
-        chunk = data[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        buf = chunk if kind in (1, 2) else buf + chunk  # FULL, FIRST | MIDDLE, LAST
-        if kind in (1, 4):
-            record = pb.Record()
-            record.ParseFromString(buf)
-            yield record
-
-
 def wandb_run_summary(run_dir: Path, wait_s: float = 30.0) -> dict:
     """{"group", "config", "exit_code"} of an offline W&B run.
 
@@ -108,17 +79,8 @@ def wandb_run_summary(run_dir: Path, wait_s: float = 30.0) -> dict:
 
 
 def _read_wandb_run(run_dir: Path) -> dict:
-    out: dict = {"group": None, "config": {}, "exit_code": None}
-    for rec in wandb_records(run_dir):
-        kind = rec.WhichOneof("record_type")
-        if kind == "run":
-            out["group"] = rec.run.run_group
-        elif kind == "config":
-            for item in rec.config.update:
-                out["config"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
-        elif kind == "exit":
-            out["exit_code"] = rec.exit.exit_code
-    return out
+    run = read_run(run_dir)
+    return {"group": run["group"], "config": run["config"], "exit_code": run["exit_code"]}
 
 
 def run_sweep(tmp_path: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess:

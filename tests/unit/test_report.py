@@ -49,10 +49,23 @@ def make_fake_runs(root: Path) -> Path:
     # Sweep bookkeeping and one finished W&B offline run.
     _write(root / "optimization_results.yaml", "name: optuna\nbest_params:\n  optim.lr: 0.001\nbest_value: 0.7\n")
     _write(root / "multirun.yaml", "hydra: {}\n")
-    wb = root / "0" / "wandb" / "offline-run-20260101_000000-abc123" / "files"
-    _write(wb / "config.yaml", "_wandb:\n  value: {cli_version: 0.31.0}\ntask_name:\n  value: lora_ncbi\n")
-    _write(wb / "wandb-summary.json", json.dumps({"final/val/f1": 0.5, "_runtime": 3}))
+    _real_wandb_offline_run(root / "0")
     return root
+
+
+def _real_wandb_offline_run(job: Path) -> None:
+    """A real W&B offline run (W&B 0.31 keeps it only in its binary run-*.wandb log)."""
+    import os
+
+    import wandb
+
+    os.environ["WANDB_SILENT"] = "true"
+    run = wandb.init(mode="offline", dir=str(job), project="tunelab", group="ncbi", id="abc123",
+                     config={"task_name": "lora_ncbi"}, settings=wandb.Settings(silent=True))
+    for epoch in range(2):
+        run.log({"val/f1": 0.3 + 0.2 * epoch, "epoch": epoch})
+    run.summary["final/val/f1"] = 0.5
+    wandb.finish()
 
 
 def _is_png(path: Path) -> bool:
@@ -120,9 +133,11 @@ def test_plots_are_valid_pngs(tmp_path):
 
 def test_wandb_offline_runs(tmp_path):
     (entry,) = report.wandb_offline_runs(make_fake_runs(tmp_path))
-    assert entry["path"] == "0/wandb/offline-run-20260101_000000-abc123"
-    assert entry["config"] == {"task_name": "lora_ncbi"}
-    assert entry["summary"] == {"final/val/f1": 0.5} and entry["finished"]
+    assert entry["path"].startswith("0/wandb/offline-run-") and entry["path"].endswith("-abc123")
+    assert entry["id"] == "abc123" and entry["group"] == "ncbi"
+    assert entry["config"]["task_name"] == "lora_ncbi"
+    assert entry["summary"]["final/val/f1"] == 0.5
+    assert [row["val/f1"] for row in entry["history"]] == pytest.approx([0.3, 0.5])
 
 
 def test_cli_writes_report(tmp_path, capsys):
