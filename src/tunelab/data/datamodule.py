@@ -1,0 +1,160 @@
+"""LightningDataModule for supervised text tasks (token/sequence classification, multiple choice).
+
+``prepare_data`` only checks that the data can be reached (it never sets state); ``setup`` reads,
+splits, builds the label vocabulary from the training split, and tokenizes on every process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import lightning.pytorch as L
+import torch
+from torch.utils.data import DataLoader
+
+from tunelab.data import encoding, labels, sources
+from tunelab.data.collate import PadCollator
+from tunelab.data.samplers import SeededBatchSampler
+from tunelab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class _ListDataset:
+    def __init__(self, items: list[dict]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def _length(item: dict) -> int:
+    """Sequence length for length grouping; a multiple-choice example counts its longest choice."""
+    ids = item["input_ids"]
+    return max(len(c) for c in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+class TaskDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        task: str,
+        name: str,
+        source: Mapping[str, Any],
+        tokenizer=None,
+        split: Mapping[str, Any] | None = None,
+        data_dir: str | None = None,
+        max_length: int = 256,
+        batch_size: int = 16,
+        eval_batch_size: int = 64,
+        group_by_length: bool = True,
+        pad_to_max_length: bool = False,
+        num_workers: int = 0,
+        limit: int | None = None,
+        seed: int = 42,
+        monitor: str | None = None,  # read by the config (optimized_metric), not used here
+        eval_split: str = "test",
+    ) -> None:
+        super().__init__()
+        self.task = task
+        self.name = name
+        self.source = dict(source)
+        self.split_spec = dict(split) if split else None
+        self.root = sources.data_dir(data_dir)
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.group_by_length = group_by_length
+        self.pad_to_max_length = pad_to_max_length
+        self.num_workers = num_workers
+        self.limit = limit
+        self.seed = seed
+        self.eval_split = eval_split
+        self.label_names: list[str] | None = None
+        self.meta: dict[str, Any] = {}
+        self.encoded: dict[str, list[dict]] = {}
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self) -> None:
+        """Read, split and check the data; build labels. Idempotent; needs no tokenizer."""
+        if self.label_names is not None:
+            return
+        loaded = sources.load_splits(self.task, self.source, self.split_spec, self.root)
+        splits = loaded.splits
+        if self.limit:  # a fixed prefix: a quick, still deterministic, subset for smoke runs
+            splits = {k: v[: self.limit] for k, v in splits.items()}
+        self.label_names = labels.build_label_names(self.task, splits["train"])
+        labels.check_known(self.task, self.label_names, splits, loaded.meta.get("files", {}))
+        self.records = splits
+        self.meta = {**loaded.meta, "name": self.name, "task": self.task, "limit": self.limit,
+                     "num_labels": len(self.label_names)}
+
+    def prepare_data(self) -> None:
+        sources.load_splits(self.task, self.source, self.split_spec, self.root)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.load()
+        if self.encoded:
+            return
+        if self.tokenizer is None:
+            raise ConfigError("data: a tokenizer is required before setup()")
+        label2id = {n: i for i, n in enumerate(self.label_names)}
+        for split in ("train", "validation", "test"):
+            self.encoded[split] = encoding.encode(self.task, self.records[split], self.tokenizer, label2id, self.max_length)
+            cut = encoding.count_truncated(self.encoded[split])
+            if cut:
+                what = ("their cut words score as 'O'" if self.task == "token_classification"
+                        else "the question stem was cut, every option kept")
+                log.warning("%s/%s: %d examples truncated at %d tokens; %s",
+                            self.name, split, cut, self.max_length, what)
+            self.meta.setdefault("truncated", {})[split] = cut
+
+    # -- loaders ---------------------------------------------------------------------------
+    def _collator(self) -> PadCollator:
+        return PadCollator(self.tokenizer.pad_token_id, self.max_length if self.pad_to_max_length else None)
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        items = self.encoded[split]
+        sampler = SeededBatchSampler(
+            [_length(it) for it in items],
+            self.batch_size if train else self.eval_batch_size,
+            seed=self.seed,
+            shuffle=train,
+            # Evaluation batches are sorted by length too: same scores, much less padding.
+            group_by_length=self.group_by_length if train else True,
+            drop_uneven=train,
+        )
+        return DataLoader(
+            _ListDataset(items),
+            batch_sampler=sampler,
+            collate_fn=self._collator(),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            # Its own generator: creating an iterator then draws from it, not from the global RNG,
+            # so dropout masks do not depend on when Lightning builds the iterator (exact resume).
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.eval_split, train=False)
+
+    def perturbed_test_dataloader(self, suite: str, rate: float, seed: int) -> DataLoader:
+        """The evaluation split after a seeded text perturbation suite (robustness evaluation)."""
+        from tunelab.robustness.perturb import perturb_records
+
+        key = f"{self.eval_split}:{suite}:{rate}:{seed}"
+        if key not in self.encoded:
+            records = perturb_records(self.records[self.eval_split], self.task, suite, rate, seed)
+            label2id = {n: i for i, n in enumerate(self.label_names)}
+            self.encoded[key] = encoding.encode(self.task, records, self.tokenizer, label2id, self.max_length)
+        return self._loader(key, train=False)

@@ -1,0 +1,79 @@
+"""Batch collators for language-model pretraining: dynamic MLM masking and causal-LM labels.
+
+Masking happens per batch (dynamic, RoBERTa-style): every epoch sees new masks. BERT's recipe:
+15% of the real tokens are chosen; of those 80% become [MASK], 10% a random token, 10% stay.
+Labels are the original ids at chosen positions and -100 everywhere else (special tokens are
+never chosen). Whole-word masking chooses words (a WordPiece token and its ``##`` continuations)
+instead of tokens, so a model cannot recover a masked piece from its unmasked siblings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from tunelab.data.encoding import IGNORE
+from tunelab.errors import ConfigError
+
+
+def _stack(blocks) -> dict[str, torch.Tensor]:
+    ids = torch.stack([b if isinstance(b, torch.Tensor) else torch.as_tensor(b) for b in blocks]).long()
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+@dataclass
+class MLMCollator:
+    tokenizer: object
+    mlm_probability: float = 0.15
+    whole_word: bool = False
+    _special: torch.Tensor = field(init=False, repr=False)
+    _continuation: torch.Tensor | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.tokenizer.mask_token_id is None:
+            raise ConfigError("model.tokenizer: masked LM needs a tokenizer with a mask token")
+        n = len(self.tokenizer)
+        self._special = torch.zeros(n, dtype=torch.bool)
+        self._special[torch.tensor(self.tokenizer.all_special_ids, dtype=torch.long)] = True
+        if self.whole_word:
+            pieces = self.tokenizer.convert_ids_to_tokens(list(range(n)))
+            if not any(p.startswith("##") for p in pieces if p):
+                raise ConfigError("data.whole_word_mask: needs a WordPiece tokenizer (## continuation pieces)")
+            self._continuation = torch.tensor([bool(p) and p.startswith("##") for p in pieces])
+
+    def __call__(self, blocks) -> dict[str, torch.Tensor]:
+        batch = _stack(blocks)
+        ids = batch["input_ids"]
+        candidates = ~self._special[ids]
+        if self.whole_word:
+            chosen = self._choose_words(ids, candidates)
+        else:
+            chosen = (torch.rand(ids.shape) < self.mlm_probability) & candidates
+        labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
+        masked = ids.clone()
+        to_mask = chosen & (torch.rand(ids.shape) < 0.8)
+        masked[to_mask] = self.tokenizer.mask_token_id
+        # Half of the remaining 20% (10% overall) get a random token; the rest keep theirs.
+        to_random = chosen & ~to_mask & (torch.rand(ids.shape) < 0.5)
+        masked[to_random] = torch.randint(len(self.tokenizer), ids.shape)[to_random]
+        batch.update(input_ids=masked, labels=labels)
+        return batch
+
+    def _choose_words(self, ids: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        cont = self._continuation[ids] & candidates
+        starts = candidates & ~cont
+        # Word index per token: a running count of word starts; continuations share their word's.
+        word = torch.cumsum(starts.long(), dim=1)
+        pick = torch.rand(ids.shape[0], ids.shape[1] + 1) < self.mlm_probability
+        return pick.gather(1, word) & candidates
+
+
+@dataclass
+class CLMCollator:
+    """Causal LM: labels are the inputs; the model shifts them (position t predicts t+1)."""
+
+    def __call__(self, blocks) -> dict[str, torch.Tensor]:
+        batch = _stack(blocks)
+        batch["labels"] = batch["input_ids"].clone()
+        return batch
