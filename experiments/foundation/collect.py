@@ -52,6 +52,17 @@ def main() -> None:
         "| command | result | schedule | train/val/test | wall time | commit | published anchor |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         *rows, "",
+        "Notes:",
+        "- Run under `experiments/foundation/run_real.sh` (one run at a time, 2 torch threads); wall times include",
+        "  loading, validation and the final validate/test of the best checkpoint, and were stretched by test",
+        "  suites running beside the trainings, so read them as upper bounds.",
+        "- cMedQANER and ChnSentiCorp are Chinese: MiniLM's English uncased WordPiece maps 68% of cMedQANER",
+        "  characters to [UNK] (measured on the first 50,000 training characters), which caps what it can learn;",
+        "  a Chinese backbone (`model.name_or_path=<folder>`) is the fix, not more epochs.",
+        "- The commits named here predate a .gitignore fix (an unanchored `data/` pattern kept",
+        "  src/tunelab/data/ and conf/data/ out of git until commit 'gitignore: anchor output dirs'); the runs used",
+        "  the working tree, whose code for these paths is what was committed in that fix.",
+        "",
     ]
     (HERE / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
