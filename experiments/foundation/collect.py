@@ -60,8 +60,9 @@ def main() -> None:
         "  characters to [UNK] (measured on the first 50,000 training characters), which caps what it can learn;",
         "  a Chinese backbone (`model.name_or_path=<folder>`) is the fix, not more epochs.",
         "- The commits named here predate a .gitignore fix (an unanchored `data/` pattern kept",
-        "  src/tunelab/data/ and conf/data/ out of git until commit 'gitignore: anchor output dirs'); the runs used",
-        "  the working tree, whose code for these paths is what was committed in that fix.",
+        "  src/tunelab/data/ and conf/data/ out of git until commit 'gitignore: anchor output dirs'). Each run used",
+        "  the working tree at its start; the data code changed in between only on paths these single-process",
+        "  classification/NER runs do not take (DDP evaluation sharding, multiple-choice truncation, perturbed loaders).",
         "",
     ]
     (HERE / "results.md").write_text("\n".join(lines))
