@@ -46,23 +46,33 @@ def run_once(overrides: list[str], out: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the machine has 2 cores)")
     args = ap.parse_args()
-    from tunelab.run_info import machine_header as header
+    import torch
+
+    import tests.conftest  # noqa: F401  (imported first: it pins torch to 1 thread, set back below)
 
     results: dict[str, list[dict]] = {name: [] for name in RECIPES}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             for i, (name, overrides) in enumerate(RECIPES.items()):
+                torch.set_num_threads(args.threads)  # importing the test config pins 1 thread
                 res = run_once(overrides, Path(tmp) / f"{r}_{i}")
                 print(f"repeat {r} {name}: {res}", flush=True)
                 results[name].append(res)
+            write_table(results, r + 1, args.repeats)  # after every repeat: a cut-short run still reports
+
+
+def write_table(results: dict[str, list[dict]], done: int, planned: int) -> None:
+    from tunelab.run_info import machine_header as header
 
     med = {n: statistics.median(x["samples_per_s"] for x in rs) for n, rs in results.items()}
     dyn, fixed = list(RECIPES)
     lines = [
         "# Padding benchmark: NCBI-disease, all-MiniLM-L6-v2, full fine-tuning, 1 epoch", "",
         header().rstrip(),
-        f"- command: `TUNELAB_DATA_DIR=../shared/datasets python experiments/foundation/bench_padding.py --repeats {args.repeats}`",
+        f"- command: `TUNELAB_DATA_DIR=../shared/datasets python experiments/foundation/bench_padding.py --repeats {planned}`",
+        f"- repeats completed: {done} of {planned} (each repeat = one epoch of each recipe, alternating)",
         "- batch 16, lr 1e-4, truncation at 128 tokens for both recipes; samples/s over training batches only",
         "",
         "| recipe | median samples/s | runs (samples/s) | padding share of tokens | test entity F1 after 1 epoch |",
