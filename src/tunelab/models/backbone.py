@@ -66,6 +66,22 @@ def build_tokenizer(model_cfg: Mapping[str, Any]):
     return _from_pretrained(AutoTokenizer, resolve_source(spec, key), key)
 
 
+def scratch_config(scratch: Mapping[str, Any], tokenizer=None, **defaults):
+    """A randomly initialised model's config: ``model_type`` plus its fields; the vocabulary is
+    sized to the tokenizer unless the config says otherwise (``defaults`` fill unset fields)."""
+    import transformers
+
+    fields = dict(scratch)
+    model_type = fields.pop("model_type", None)
+    if not model_type:
+        raise ConfigError("model.from_scratch.model_type: required (e.g. bert, gpt2)")
+    if tokenizer is not None:
+        fields.setdefault("vocab_size", len(tokenizer))
+    for key, value in defaults.items():
+        fields.setdefault(key, value)
+    return transformers.AutoConfig.for_model(model_type, **fields)
+
+
 def build_model(model_cfg: Mapping[str, Any], task: str, label_names: list[str], tokenizer=None):
     import transformers
 
@@ -74,17 +90,9 @@ def build_model(model_cfg: Mapping[str, Any], task: str, label_names: list[str],
     cls = getattr(transformers, HEADS[task])
     id2label = dict(enumerate(label_names))
     label2id = {n: i for i, n in id2label.items()}
-    scratch = model_cfg.get("from_scratch")
-    if scratch:
-        scratch = dict(scratch)
-        model_type = scratch.pop("model_type", None)
-        if not model_type:
-            raise ConfigError("model.from_scratch.model_type: required (e.g. bert)")
-        if tokenizer is not None:
-            scratch.setdefault("vocab_size", len(tokenizer))
-        config = transformers.AutoConfig.for_model(
-            model_type, num_labels=len(label_names), id2label=id2label, label2id=label2id, **scratch
-        )
+    if model_cfg.get("from_scratch"):
+        config = scratch_config(model_cfg["from_scratch"], tokenizer,
+                                num_labels=len(label_names), id2label=id2label, label2id=label2id)
         model = cls.from_config(config)
     else:
         source = resolve_source(model_cfg["name_or_path"])
@@ -116,18 +124,12 @@ def build_lm_model(model_cfg: Mapping[str, Any], objective: str, tokenizer):
     if objective not in LM_HEADS:
         raise ConfigError(f"data.task: unknown pretraining objective {objective!r}; use mlm or clm")
     cls = getattr(transformers, LM_HEADS[objective])
-    scratch = model_cfg.get("from_scratch")
-    if scratch:
-        scratch = dict(scratch)
-        model_type = scratch.pop("model_type", None)
-        if not model_type:
-            raise ConfigError("model.from_scratch.model_type: required (e.g. bert, gpt2)")
-        scratch.setdefault("vocab_size", len(tokenizer))
-        for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
-            if getattr(tokenizer, key, None) is not None:
-                scratch.setdefault(key, getattr(tokenizer, key))
-        model = cls.from_config(transformers.AutoConfig.for_model(model_type, **scratch))
-        log.info("pretraining %s from scratch: %s, vocabulary %d", objective, model_type, len(tokenizer))
+    if model_cfg.get("from_scratch"):
+        special = {k: getattr(tokenizer, k) for k in ("pad_token_id", "bos_token_id", "eos_token_id")
+                   if getattr(tokenizer, k, None) is not None}
+        config = scratch_config(model_cfg["from_scratch"], tokenizer, **special)
+        model = cls.from_config(config)
+        log.info("pretraining %s from scratch: %s, vocabulary %d", objective, config.model_type, len(tokenizer))
     else:
         source = resolve_source(model_cfg["name_or_path"])
         model, info = _from_pretrained(cls, source, "model.name_or_path", output_loading_info=True)
