@@ -34,7 +34,8 @@ def table(runs: dict[str, list[dict]], dataset: str, metric: str) -> list[str]:
     full = runs.get(f"full_{dataset}", [])
     full_epoch = statistics.median(t["epoch_seconds"] for r in full for t in r["info"]["throughput"]) if full else None
     lines = [f"| method | test {metric} (mean ± std) | seeds | trainable % | checkpoint MB | peak RSS MB | "
-             "s/epoch | time/epoch vs full | commit |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "s/epoch | time/epoch vs full | epochs run | commit |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for method in METHODS:
         rs = runs.get(f"{method}_{dataset}", [])
         if not rs:
@@ -47,7 +48,7 @@ def table(runs: dict[str, list[dict]], dataset: str, metric: str) -> list[str]:
         lines.append(
             f"| {method} | {_mean_std([r['metrics'][f'test/{metric}'] for r in rs])} | {len(rs)} | "
             f"{info['parameters']['trainable_pct']:.2f} | {ckpt:.1f} | {peak:.0f} | {epoch_s:.0f} | {ratio} | "
-            f"{info['git_commit'][:10]} |")
+            f"{'/'.join(str(len(r['info']['throughput'])) for r in rs)} | {info['git_commit'][:10]} |")
     return lines
 
 

@@ -103,6 +103,7 @@ def build_tokenizer_from(cfg: DictConfig):
 
 # -- pretraining ----------------------------------------------------------------------------------
 PRETRAIN_TASKS = ("mlm", "clm")
+PRETRAIN_METHODS = ("full", "head_only")  # head_only fits a fresh LM head on a frozen encoder
 
 
 def is_pretraining(cfg: DictConfig) -> bool:
@@ -143,5 +144,10 @@ def build_pretraining(cfg: DictConfig):
     dm.collator = (MLMCollator(tokenizer, float(data.get("mlm_probability", 0.15)), bool(data.get("whole_word_mask", False)))
                    if objective == "mlm" else CLMCollator())
     model = build_lm_model(model_cfg, objective, tokenizer)
+    method = cfg.method.get("name")
+    if method not in PRETRAIN_METHODS:  # silently training everything would be a wrong result
+        raise ConfigError(f"method.name: {method} cannot serve {objective} pretraining; it supports "
+                          f"{', '.join(PRETRAIN_METHODS)}")
+    model = apply_method(model, OmegaConf.to_container(cfg.method, resolve=True), objective)
     module = PretrainModule(model, objective, OmegaConf.to_container(cfg.optim, resolve=True))
     return tokenizer, dm, module

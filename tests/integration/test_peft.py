@@ -16,7 +16,7 @@ from tunelab.evaluation import evaluate, load_checkpoint
 from tunelab.export import export
 from tunelab.training import train
 
-PEFT_NER = ["lora", "adalora", "ia3", "prefix_tuning", "adapter"]
+PEFT_NER = ["head_only", "lora", "adalora", "ia3", "prefix_tuning", "adapter"]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ from tests.conftest import needs_shared  # noqa: E402
 from tunelab.methods.peft_methods import SUPPORTED  # noqa: E402
 
 OBJECTIVES = {"token_classification": "full_ncbi", "sequence_classification": "full_fpb", "multiple_choice": "full_medqa"}
-METHODS = ["full", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "adapter"]
+METHODS = ["full", "head_only", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "adapter"]
 
 
 @needs_shared

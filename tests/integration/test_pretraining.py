@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import ROOT
 from tests.helpers import ner_overrides, write_synthetic_ner
@@ -94,3 +95,34 @@ def test_tokenizer_model_vocabulary_mismatch(tiny_cfg, corpus, tmp_path):
         train(tiny_cfg("data=pubmed_text", f"paths.data_dir={corpus}", "data.files.train=train.txt",
                        "data.files.validation=valid.txt", f"data.cache_dir={tmp_path / 'cache'}", "debug=fdr",
                        "+model.from_scratch.vocab_size=100", "optimized_mode=min"))
+
+
+def test_head_only_fits_the_mlm_head_on_a_frozen_encoder(tiny_cfg, corpus, tmp_path):
+    # The "before DAPT" perplexity of a checkpoint without an MLM head (MiniLM) needs a fitted head
+    # on the untouched encoder: the word embeddings are tied to the decoder and must stay frozen too.
+    from transformers import AutoModelForMaskedLM
+
+    _pretrain(tiny_cfg, corpus, tmp_path / "pre", "mlm", "trainer.max_epochs=1")
+    folder = tmp_path / "pre" / "hf_model"
+    metrics = train(tiny_cfg(
+        "data=pubmed_text", "data.task=mlm", f"model.name_or_path={folder}", "model.tokenizer=null",
+        "model.from_scratch=null", "method=head_only", f"paths.data_dir={corpus}", "data.files.train=train.txt",
+        "data.files.validation=valid.txt", "data.block_size=32", "data.batch_size=8",
+        f"data.cache_dir={tmp_path / 'cache'}", "optimized_mode=min", "optim.lr=3e-3", "trainer.max_epochs=2",
+        f"paths.output_dir={tmp_path / 'probe'}"))
+    assert metrics["val/perplexity"] > 1
+    before = AutoModelForMaskedLM.from_pretrained(folder).state_dict()
+    after = AutoModelForMaskedLM.from_pretrained(tmp_path / "probe" / "hf_model").state_dict()
+    encoder = [k for k in before if k.startswith("bert.")]
+    assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
+    head = [k for k in before if k.startswith("cls.") and not k.endswith("decoder.weight")]
+    assert any(not torch.equal(before[k], after[k]) for k in head)
+    info = json.loads((tmp_path / "probe" / "run_info.json").read_text())
+    assert 0 < info["parameters"]["trainable_pct"] < 50
+
+
+def test_peft_method_on_pretraining_is_an_error(tiny_cfg, corpus, tmp_path):
+    with pytest.raises(TunelabError, match="method.name: lora cannot serve mlm pretraining"):
+        train(tiny_cfg("data=pubmed_text", f"paths.data_dir={corpus}", "data.files.train=train.txt",
+                       "data.files.validation=valid.txt", f"data.cache_dir={tmp_path / 'cache'}", "debug=fdr",
+                       "method=lora", "optimized_mode=min"))

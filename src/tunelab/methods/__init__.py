@@ -32,6 +32,27 @@ def full(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
     return model
 
 
+@register("head_only")
+def head_only(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+    """Linear probing: the backbone is frozen and only the head trains. A head weight tied to the
+    backbone (an MLM decoder shares the word embeddings) stays frozen with it, so the encoder the
+    probe measures is exactly the one loaded. Used to fit MiniLM's missing MLM head before
+    measuring its perplexity (issue 4), and as the cheapest fine-tuning baseline."""
+    from tunelab.methods.targets import head_modules
+
+    heads = head_modules(model)
+    if not heads:
+        raise ConfigError(f"method.name: head_only needs a model with a head; {type(model).__name__} has none")
+    backbone = {id(p) for p in getattr(model, model.base_model_prefix).parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name in heads:
+        for p in getattr(model, name).parameters():
+            if id(p) not in backbone:
+                p.requires_grad_(True)
+    return model
+
+
 def apply_method(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
     name = cfg.get("name")
     if name not in _METHODS:
