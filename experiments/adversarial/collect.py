@@ -33,12 +33,12 @@ def main() -> None:
             continue
         robust = sorted({k for m, _ in runs.values() for k in m if k.startswith("test/robust_") and k.endswith(f"_{metric}")})
         base = statistics.median(t["epoch_seconds"] for t in runs["none"][1]["throughput"]) if "none" in runs else None
-        cols = [f"test {metric}", *(k.removeprefix("test/robust_").removesuffix(f"_{metric}") for k in robust), "s/epoch", "vs none", "commit"]
+        cols = [f"test {metric}", *(k.removeprefix("test/robust_").removesuffix(f"_{metric}") for k in robust), "s/epoch", "vs none", "epochs", "commit"]
         out += [f"## {data}", "", "| strategy | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
         for adv, (m, info) in runs.items():
             sec = statistics.median(t["epoch_seconds"] for t in info["throughput"])
             vals = [f"{m[f'test/{metric}']:.4f}", *(f"{m[k]:.4f}" if k in m else "-" for k in robust),
-                    f"{sec:.0f}", f"{sec / base:.2f}" if base else "-", info["git_commit"][:10]]
+                    f"{sec:.0f}", f"{sec / base:.2f}" if base else "-", str(len(info["throughput"])), info["git_commit"][:10]]
             out.append(f"| {adv} | " + " | ".join(vals) + " |")
         out.append("")
     out += ["Anchor: FreeLB +1.1 GLUE points on BERT-base (Zhu et al. 2020).", ""]

@@ -3,9 +3,12 @@
 # NCBI-disease; clean metrics plus robust ones (PGD attack at several radii, text perturbations).
 # One run at a time; runs land in logs/adversarial/<data>_<strategy>/ (skipped if done).
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh [fpb banking77 ncbi]
+# Budget (2 CPU cores; PGD-3 and FreeLB-3 cost ~4 passes per step): every strategy gets EPOCHS
+# epochs (default 2; the experiments say 5-6); collect.py prints the epochs each run did.
 set -u
 cd "$(dirname "$0")/../.."
 sets=("$@"); [ ${#sets[@]} -eq 0 ] && sets=(fpb banking77 ncbi)
+epochs=${EPOCHS:-2}
 ROBUST=("robustness.pgd.eps=[0.5,1,2]" "robustness.suites=[typo,keyboard,word_drop,word_dup]" "robustness.rate=0.1")
 mkdir -p logs/adversarial
 for s in "${sets[@]}"; do
@@ -13,7 +16,7 @@ for s in "${sets[@]}"; do
     dir="logs/adversarial/${s}_${adv}"
     [ -f "$dir/metrics.json" ] && { echo "skip $dir"; continue; }
     echo "=== $s $adv $(date -u +%FT%TZ)"
-    python train.py +experiment="full_$s" adversarial="$adv" "${ROBUST[@]}" task_name="adv_${s}_${adv}" \
+    python train.py +experiment="full_$s" adversarial="$adv" "${ROBUST[@]}" task_name="adv_${s}_${adv}" trainer.max_epochs="$epochs" \
       hydra.run.dir="$dir" trainer.enable_progress_bar=false callbacks.progress_bar=null \
       > "$dir.log" 2>&1 || echo "FAILED $s $adv (see $dir.log)"
   done
