@@ -140,9 +140,25 @@ def _cell(text: str) -> str:
     return str(text).replace("|", r"\|").replace("\n", " ")
 
 
+def shared_overrides(runs: list[Run]) -> dict[str, str]:
+    """Overrides every run has with the same value (a sweep's fixed command line); none for one run."""
+    if len(runs) < 2:
+        return {}
+    first = runs[0].overrides
+    return {k: v for k, v in first.items() if all(r.overrides.get(k) == v for r in runs[1:])}
+
+
+def _short(value: str) -> str:
+    # Optuna samples floats like 0.00019182157424526137: four significant digits are enough to read.
+    x = _float(value)
+    return f"{x:.4g}" if x is not None and len(value) > 8 else value
+
+
 def runs_table(runs: list[Run], metrics: list[str] | None = None) -> str:
-    """Markdown table: path, overrides, one column per metric, wall time (min), status."""
+    """Markdown table: path, the overrides that differ between runs, one column per metric,
+    wall time (min), status. Overrides shared by every run are left to ``shared_overrides``."""
     metrics = metric_columns(runs) if metrics is None else metrics
+    shared = shared_overrides(runs)
     header = ["path", "overrides", *metrics, "wall time (min)", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
@@ -150,7 +166,7 @@ def runs_table(runs: list[Run], metrics: list[str] | None = None) -> str:
         wall = r.info.get("wall_time_s")
         row = [
             r.name or str(r.path),
-            " ".join(f"{k}={v}" for k, v in r.overrides.items()),
+            " ".join(f"{k}={_short(v)}" for k, v in r.overrides.items() if k not in shared),
             *("" if v is None else f"{v:.4f}" for v in values),
             f"{wall / 60:.1f}" if isinstance(wall, (int, float)) else "",
             # No metrics.json and no failed.json: still running, or killed before it finished.
@@ -332,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
 
-    text = runs_table(runs)
+    shared = shared_overrides(runs)
+    text = (f"overrides shared by every run: {' '.join(f'{k}={v}' for k, v in shared.items())}\n\n"
+            if shared else "") + runs_table(runs)
     for path, res in optuna_results(args.dir):
         text += f"\n\nOptuna ({path.parent.name}): best value {res.get('best_value')} with {res.get('best_params')}"
     print(text)

@@ -92,12 +92,25 @@ def test_table_rows_columns_and_values(tmp_path):
                       "wall time (min)", "status"]
     rows = {cells[0]: cells for cells in ([c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:])}
     assert list(rows) == ["0", "1", "2", "3"]
-    assert rows["0"] == ["0", "experiment=lora_ncbi optim.lr=1e-4 method.r=4", "0.5000", "0.5000", "0.4500",
+    # Every run has +experiment=lora_ncbi: it is stated once, not repeated on each row.
+    assert report.shared_overrides(runs) == {"experiment": "lora_ncbi"}
+    assert rows["0"] == ["0", "optim.lr=1e-4 method.r=4", "0.5000", "0.5000", "0.4500",
                          "", "2.0", "ok"]
     assert rows["2"][5] == "0.4500" and rows["2"][6] == "1.0"
     assert rows["3"][2:] == ["", "", "", "", "", "failed"]
     # An explicit metric list gives exactly those columns.
     assert report.runs_table(runs, ["test/f1"]).splitlines()[0] == "| path | overrides | test/f1 | wall time (min) | status |"
+
+
+def test_table_shortens_sampled_floats_and_keeps_a_single_run_whole():
+    def fake(**overrides):
+        return report.Run(Path("x"), overrides, {}, {}, None, False)
+
+    a, b = fake(**{"optim.lr": "0.00019182157424526137", "seed": "1"}), fake(**{"optim.lr": "3e-3", "seed": "1"})
+    row = report.runs_table([a, b]).splitlines()[2]
+    assert "optim.lr=0.0001918 |" in row and "seed" not in row
+    # A lone run has nothing to compare against: its overrides all stay in its row.
+    assert report.shared_overrides([a]) == {} and "seed=1" in report.runs_table([a])
 
 
 def test_default_metric_and_varying_params(tmp_path):
@@ -148,7 +161,8 @@ def test_cli_writes_report(tmp_path, capsys):
     assert "metric: val/f1" in printed  # the default: first val/ key in metrics.json
     assert "best value 0.7" in printed  # optimization_results.yaml
     table = (out / "report.md").read_text()
-    assert table.startswith("| path | overrides | val/f1 |") and "| failed |" in table
+    assert table.startswith("overrides shared by every run: experiment=lora_ncbi\n\n| path | overrides | val/f1 |")
+    assert "| failed |" in table
     for name in ("learning_curves.png", "param_optim.lr.png", "param_method.r.png"):
         assert _is_png(out / name)
     # Default --out is <dir>/report; an explicit --metric is used as given.
