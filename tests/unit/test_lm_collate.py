@@ -22,10 +22,12 @@ def _blocks(tok, n=400, length=128):
     return [torch.cat([torch.tensor([tok.cls_token_id]), b, torch.tensor([tok.sep_token_id])]) for b in body]
 
 
-def test_mlm_rates_80_10_10_and_labels(tok):
+@pytest.mark.parametrize("fixed", [False, True], ids=["dynamic", "evaluation"])
+def test_mlm_rates_80_10_10_and_labels(tok, fixed):
     torch.manual_seed(0)
     blocks = _blocks(tok)
-    batch = MLMCollator(tok)(blocks)
+    collator = MLMCollator(tok).for_evaluation(7) if fixed else MLMCollator(tok)
+    batch = collator(blocks)
     original = torch.stack(blocks)
     chosen = batch["labels"] != IGNORE
     real = original.numel() - 2 * len(blocks)
@@ -45,6 +47,27 @@ def test_masking_is_dynamic(tok):
     blocks = _blocks(tok, n=8)
     c = MLMCollator(tok)
     assert not torch.equal(c(blocks)["labels"], c(blocks)["labels"])
+
+
+def test_evaluation_masks_depend_on_the_block_and_seed_only(tok):
+    blocks = _blocks(tok, n=8)
+    c = MLMCollator(tok).for_evaluation(3)
+    first = c(blocks)
+    torch.manual_seed(123)  # the global RNG plays no part
+    again = c(blocks)
+    assert torch.equal(first["labels"], again["labels"]) and torch.equal(first["input_ids"], again["input_ids"])
+    # A block is masked the same whatever batch it lands in, at whatever position.
+    alone = c([blocks[5], blocks[0]])
+    assert torch.equal(alone["labels"][0], first["labels"][5]) and torch.equal(alone["input_ids"][1], first["input_ids"][0])
+    # Another seed gives other masks; distinct blocks get distinct masks.
+    assert not torch.equal(MLMCollator(tok).for_evaluation(4)(blocks)["labels"], first["labels"])
+    assert not torch.equal(first["labels"][0] != IGNORE, first["labels"][1] != IGNORE)
+
+
+def test_evaluation_whole_word_masks_are_fixed(tok):
+    ids = torch.tensor(tok(" ".join(["adenomatous polyposis coli"] * 40))["input_ids"][:128])
+    c = MLMCollator(tok, whole_word=True).for_evaluation(0)
+    assert torch.equal(c([ids])["labels"], c([ids, ids])["labels"][1:])
 
 
 def test_whole_word_masking_masks_all_pieces_of_a_word(tok):

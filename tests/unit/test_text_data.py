@@ -289,6 +289,22 @@ def test_datamodule_blocks_loaders_and_meta(bert, tmp_path):
     assert torch.equal(dm2.datasets["train"].blocks, dm.datasets["train"].blocks)
 
 
+def test_datamodule_masks_validation_the_same_every_pass_and_training_afresh(bert, tmp_path):
+    from tunelab.data.lm_collate import MLMCollator
+
+    _write(tmp_path / "train.txt", CORPUS)
+    dm = _dm(tmp_path, bert, collator=MLMCollator(bert))
+    dm.setup("fit")
+
+    def labels(loader):
+        return torch.cat([b["labels"] for b in loader])
+
+    # Perplexity before vs after training (or epoch vs epoch) must score the same masked positions.
+    assert torch.equal(labels(dm.val_dataloader()), labels(dm.val_dataloader()))
+    assert torch.equal(labels(dm.test_dataloader()), labels(dm.val_dataloader()))
+    assert not torch.equal(labels(dm.train_dataloader()), labels(dm.train_dataloader()))
+
+
 def test_datamodule_given_validation_file_custom_collator_and_limit(gpt, tmp_path):
     _write(tmp_path / "train.txt", CORPUS)
     _write(tmp_path / "valid.txt", CORPUS[:10])

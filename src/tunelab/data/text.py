@@ -614,11 +614,14 @@ class TextDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         ds = self.datasets[split]
         shuffle = train and not isinstance(ds, IterableDataset)  # a stream is read in file order
+        collator = self.collator
+        if not train and hasattr(collator, "for_evaluation"):
+            collator = collator.for_evaluation(self.seed)  # MLM: the same masks on every evaluation
         return DataLoader(
             ds,
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=shuffle,
-            collate_fn=self.collator,
+            collate_fn=collator,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             # Its own generator: the shuffle order depends on the seed only, not the global RNG.
