@@ -42,6 +42,9 @@ def test_resumed_run_equals_uninterrupted(tiny_cfg, tmp_path, synthetic):
     assert resumed.keys() == full.keys()
     for key in full:
         assert resumed[key] == pytest.approx(full[key], abs=1e-6), key
+    # The throughput history survives the resume: every epoch is reported once.
+    epochs = [[row["epoch"] for row in json.loads((d / "run_info.json").read_text())["throughput"]] for d in (full_dir, cut_dir)]
+    assert epochs == [[0, 1, 2], [0, 1, 2]]
 
 
 def test_evaluate_reproduces_test_metrics(tiny_cfg, tmp_path, synthetic):

@@ -60,3 +60,14 @@ class ThroughputMonitor(L.Callback):
         }
         self.history.append(row)
         pl_module.log_dict({f"train/{k}": float(v) for k, v in row.items() if k != "epoch"}, rank_zero_only=True)
+
+    # Kept in the checkpoint, so a resumed run reports every epoch, not only those after the resume.
+    def state_dict(self) -> dict:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # Merged, not replaced: validate/test with the best checkpoint also restore callback
+        # state, and that checkpoint's history may end before the last epoch.
+        known = {row["epoch"] for row in self.history}
+        restored = [row for row in state_dict.get("history", []) if row["epoch"] not in known]
+        self.history = sorted(self.history + restored, key=lambda row: row["epoch"])
