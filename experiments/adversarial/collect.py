@@ -20,8 +20,9 @@ def main() -> None:
 
     out = ["# Adversarial training and robustness (issue 5)", "", machine_header().rstrip(),
            "- command: `TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh`",
-           "- all-MiniLM-L6-v2, full fine-tuning, seed 42; robust_pgd_epsE: PGD-5 attack on embedding outputs,",
-           "  per-example l2 radius E; robust_<suite>: seeded text perturbation of the test split at rate 0.1;",
+           "- all-MiniLM-L6-v2, full fine-tuning, seed 42; training attacks eps 1 (l2), PGD/FreeLB 3 steps of 0.4",
+           "- pgd_epsE: PGD-5 attack on embedding outputs, per-example l2 radius E (MiniLM's embedding outputs",
+           "  have l2 norm ~10 per token, ~50 for a 25-token sentence); <suite>: seeded text perturbation of the test split at rate 0.1;",
            "  time/epoch vs none: median epoch seconds relative to `none`, same session", ""]
     for data, metric in DATASETS.items():
         runs = {}

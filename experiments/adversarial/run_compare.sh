@@ -6,11 +6,13 @@
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh [fpb banking77 ncbi]
 # Budget (2 CPU cores; PGD-3 and FreeLB-3 cost ~4 passes per step): every strategy gets EPOCHS
 # epochs (default 2; the experiments say 5-6); collect.py prints the epochs each run did.
+# Attack radii are per-example l2 norms over all tokens; MiniLM's embedding outputs have norm ~10 per
+# token (~50 for a 25-token sentence), so 0.1-1 is 0.2-2% of the input and 1 is the training radius.
 set -u
 cd "$(dirname "$0")/../.."
 sets=("$@"); [ ${#sets[@]} -eq 0 ] && sets=(fpb banking77 ncbi)
 epochs=${EPOCHS:-2}
-ROBUST=("robustness.pgd.eps=[0.5,1,2]" "robustness.suites=[typo,keyboard,word_drop,word_dup]" "robustness.rate=0.1")
+ROBUST=("robustness.pgd.eps=[0.1,0.25,0.5,1]" "robustness.suites=[typo,keyboard,word_drop,word_dup]" "robustness.rate=0.1")
 mkdir -p logs/adversarial
 for s in "${sets[@]}"; do
   for adv in none fgm pgd freelb; do
