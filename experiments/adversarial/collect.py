@@ -15,32 +15,57 @@ DATASETS = {"fpb": "acc", "banking77": "acc", "ncbi": "f1"}
 STRATEGIES = ["none", "fgm", "pgd", "freelb"]
 
 
+def load_runs(data: str, adv: str) -> list[tuple[str, dict, dict]]:
+    """(label, metrics, run_info) of <data>_<adv> and its other training radii <data>_<adv>_eps<E>."""
+    found = []
+    for d in sorted((ROOT / "logs" / "adversarial").glob(f"{data}_{adv}*")):
+        if d.name != f"{data}_{adv}" and not d.name.startswith(f"{data}_{adv}_eps"):
+            continue
+        if (d / "metrics.json").is_file() and (d / "run_info.json").is_file():
+            info = json.loads((d / "run_info.json").read_text())
+            eps = info["config"]["adversarial"].get("eps")
+            found.append((adv if eps is None else f"{adv} eps {eps:g}", json.loads((d / "metrics.json").read_text()), info))
+    return sorted(found, key=lambda r: -(r[2]["config"]["adversarial"].get("eps") or 0))
+
+
+def robust_order(key: str) -> tuple:
+    """PGD radii in ascending order, then the text suites."""
+    name = key.removeprefix("test/robust_")
+    if name.startswith("pgd_eps"):
+        return (0, float(name.removeprefix("pgd_eps").split("_")[0]), name)
+    return (1, 0.0, name)
+
+
+def median_epoch_seconds(info: dict) -> float:
+    return statistics.median(t["epoch_seconds"] for t in info["throughput"])
+
+
 def main() -> None:
     from tunelab.run_info import machine_header
 
     out = ["# Adversarial training and robustness (issue 5)", "", machine_header().rstrip(),
            "- command: `TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh`",
-           "- all-MiniLM-L6-v2, full fine-tuning, seed 42; training attacks eps 1 (l2), PGD/FreeLB 3 steps of 0.4",
+           "- all-MiniLM-L6-v2, full fine-tuning, seed 42; training attacks l2, radius eps as labelled; PGD/FreeLB:",
+           "  3 steps of 0.4 eps (FreeLB starts at radius 0.1 eps)",
            "- pgd_epsE: PGD-5 attack on embedding outputs, per-example l2 radius E (MiniLM's embedding outputs",
            "  have l2 norm ~10 per token, ~50 for a 25-token sentence); <suite>: seeded text perturbation of the test split at rate 0.1;",
            "  time/epoch vs none: median epoch seconds relative to `none`, same session", ""]
     for data, metric in DATASETS.items():
-        runs = {}
-        for adv in STRATEGIES:
-            d = ROOT / "logs" / "adversarial" / f"{data}_{adv}"
-            if (d / "metrics.json").is_file():
-                runs[adv] = (json.loads((d / "metrics.json").read_text()), json.loads((d / "run_info.json").read_text()))
+        runs = [r for adv in STRATEGIES for r in load_runs(data, adv)]
         if not runs:
             continue
-        robust = sorted({k for m, _ in runs.values() for k in m if k.startswith("test/robust_") and k.endswith(f"_{metric}")})
-        base = statistics.median(t["epoch_seconds"] for t in runs["none"][1]["throughput"]) if "none" in runs else None
-        cols = [f"test {metric}", *(k.removeprefix("test/robust_").removesuffix(f"_{metric}") for k in robust), "s/epoch", "vs none", "epochs", "commit"]
+        keys = {k for _, m, _ in runs for k in m if k.startswith("test/robust_") and k.endswith(f"_{metric}")}
+        robust = sorted(keys, key=robust_order)
+        none = [info for label, _, info in runs if label == "none"]
+        base = median_epoch_seconds(none[0]) if none else None
+        cols = [f"test {metric}", *(k.removeprefix("test/robust_").removesuffix(f"_{metric}") for k in robust),
+                "s/epoch", "vs none", "epochs", "commit"]
         out += [f"## {data}", "", "| strategy | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
-        for adv, (m, info) in runs.items():
-            sec = statistics.median(t["epoch_seconds"] for t in info["throughput"])
+        for label, m, info in runs:
+            sec = median_epoch_seconds(info)
             vals = [f"{m[f'test/{metric}']:.4f}", *(f"{m[k]:.4f}" if k in m else "-" for k in robust),
                     f"{sec:.0f}", f"{sec / base:.2f}" if base else "-", str(len(info["throughput"])), info["git_commit"][:10]]
-            out.append(f"| {adv} | " + " | ".join(vals) + " |")
+            out.append(f"| {label} | " + " | ".join(vals) + " |")
         out.append("")
     out += ["Anchor: FreeLB +1.1 GLUE points on BERT-base (Zhu et al. 2020).", ""]
     (HERE / "results.md").write_text("\n".join(out))

@@ -4,25 +4,35 @@
 # One run at a time; runs land in logs/adversarial/<data>_<strategy>/ (skipped if done; an
 # interrupted one resumes from its last.ckpt).
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh [fpb banking77 ncbi]
+#   EPS=0.25 bash experiments/adversarial/run_compare.sh fpb   # another training radius:
+#     fgm/pgd/freelb only, into <data>_<strategy>_eps0.25/, step size 0.4 eps and FreeLB start 0.1 eps
 # Budget (2 CPU cores; PGD-3 and FreeLB-3 cost ~4 passes per step): every strategy gets EPOCHS
 # epochs (default 2; the experiments say 5-6); collect.py prints the epochs each run did.
 # Attack radii are per-example l2 norms over all tokens; MiniLM's embedding outputs have norm ~10 per
-# token (~50 for a 25-token sentence), so 0.1-1 is 0.2-2% of the input and 1 is the training radius.
+# token (~50 for a 25-token sentence), so 0.1-1 is 0.2-2% of the input.
 set -u
 cd "$(dirname "$0")/../.."
 sets=("$@"); [ ${#sets[@]} -eq 0 ] && sets=(fpb banking77 ncbi)
 epochs=${EPOCHS:-2}
+eps=${EPS:-}
+strategies=(none fgm pgd freelb); [ -n "$eps" ] && strategies=(fgm pgd freelb)
 ROBUST=("robustness.pgd.eps=[0.1,0.25,0.5,1]" "robustness.suites=[typo,keyboard,word_drop,word_dup]" "robustness.rate=0.1")
 mkdir -p logs/adversarial
 for s in "${sets[@]}"; do
-  for adv in none fgm pgd freelb; do
-    dir="logs/adversarial/${s}_${adv}"
+  for adv in "${strategies[@]}"; do
+    dir="logs/adversarial/${s}_${adv}"; radius=()
+    if [ -n "$eps" ]; then
+      dir="${dir}_eps$eps"; radius=("adversarial.eps=$eps")
+      scaled() { python -c "print($1 * $eps)"; }
+      [ "$adv" != fgm ] && radius+=("adversarial.step_size=$(scaled 0.4)")
+      [ "$adv" = freelb ] && radius+=("adversarial.init_mag=$(scaled 0.1)")
+    fi
     [ -f "$dir/metrics.json" ] && { echo "skip $dir"; continue; }
     resume=(); [ -f "$dir/checkpoints/last.ckpt" ] && resume=("ckpt_path=$dir/checkpoints/last.ckpt")
-    echo "=== $s $adv $(date -u +%FT%TZ) ${resume[*]}"
-    python train.py +experiment="full_$s" adversarial="$adv" "${ROBUST[@]}" task_name="adv_${s}_${adv}" trainer.max_epochs="$epochs" \
-      hydra.run.dir="$dir" trainer.enable_progress_bar=false callbacks.progress_bar=null "${resume[@]}" \
-      >> "$dir.log" 2>&1 || echo "FAILED $s $adv (see $dir.log)"
+    echo "=== $dir $(date -u +%FT%TZ) ${radius[*]} ${resume[*]}"
+    python train.py +experiment="full_$s" adversarial="$adv" "${radius[@]}" "${ROBUST[@]}" task_name="adv_${s}_${adv}" \
+      trainer.max_epochs="$epochs" hydra.run.dir="$dir" trainer.enable_progress_bar=false callbacks.progress_bar=null \
+      "${resume[@]}" >> "$dir.log" 2>&1 || echo "FAILED $dir (see $dir.log)"
   done
 done
 python experiments/adversarial/collect.py
