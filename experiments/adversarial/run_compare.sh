@@ -18,12 +18,12 @@ eps=${EPS:-}
 strategies=(none fgm pgd freelb); [ -n "$eps" ] && strategies=(fgm pgd freelb)
 ROBUST=("robustness.pgd.eps=[0.1,0.25,0.5,1]" "robustness.suites=[typo,keyboard,word_drop,word_dup]" "robustness.rate=0.1")
 mkdir -p logs/adversarial
+scaled() { python -c "print($1 * $eps)"; }  # a knob in proportion to the training radius
 for s in "${sets[@]}"; do
   for adv in "${strategies[@]}"; do
     dir="logs/adversarial/${s}_${adv}"; radius=()
     if [ -n "$eps" ]; then
       dir="${dir}_eps$eps"; radius=("adversarial.eps=$eps")
-      scaled() { python -c "print($1 * $eps)"; }
       [ "$adv" != fgm ] && radius+=("adversarial.step_size=$(scaled 0.4)")
       [ "$adv" = freelb ] && radius+=("adversarial.init_mag=$(scaled 0.1)")
     fi
