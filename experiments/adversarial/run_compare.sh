@@ -4,8 +4,10 @@
 # One run at a time; runs land in logs/adversarial/<data>_<strategy>/ (skipped if done; an
 # interrupted one resumes from its last.ckpt).
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh [fpb banking77 ncbi]
-#   EPS=0.25 bash experiments/adversarial/run_compare.sh fpb   # another training radius:
-#     fgm/pgd/freelb only, into <data>_<strategy>_eps0.25/, step size 0.4 eps and FreeLB start 0.1 eps
+#   EPS=1 bash experiments/adversarial/run_compare.sh fpb   # a radius other than the conf default (0.25):
+#     fgm/pgd/freelb only, into <data>_<strategy>_eps1/, step size 0.4 eps and FreeLB start 0.1 eps
+# (fpb's unsuffixed fgm/pgd/freelb dirs hold runs made when the default was 1; collect.py labels
+# every run by the eps in its run_info.json, not by its directory name.)
 # Budget (2 CPU cores; PGD-3 and FreeLB-3 cost ~4 passes per step): every strategy gets EPOCHS
 # epochs (default 2; the experiments say 5-6); collect.py prints the epochs each run did.
 # Attack radii are per-example l2 norms over all tokens; MiniLM's embedding outputs have norm ~10 per

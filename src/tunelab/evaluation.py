@@ -50,6 +50,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = builders.build_trainer(cfg, [], [])
     (result,) = trainer.test(module, datamodule=dm, verbose=False)
     metrics = {f"{cfg.split}/{k.split('/', 1)[1]}": float(v) for k, v in result.items() if k.startswith("test/")}
+    if not trainer.is_global_zero:  # every rank holds the synced metrics; one writes them
+        return metrics
     run_info.write_json(out / "metrics.json", metrics)
     if module.test_report is not None:
         run_info.write_json(out / f"{cfg.split}_report.json", module.test_report)

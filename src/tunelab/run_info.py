@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,12 +27,22 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically: a crash never leaves a half-written file behind."""
+    """Write JSON atomically: a crash never leaves a half-written file behind.
+
+    The temporary name is unique per writer (``mkstemp``), so two processes writing the same
+    path (e.g. DDP ranks) cannot rename each other's temporary file away; the last rename wins.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; results files are meant to be shared
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def to_floats(metrics: Mapping[str, Any]) -> dict[str, float]:

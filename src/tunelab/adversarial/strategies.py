@@ -27,7 +27,7 @@ from tunelab.adversarial.embedding import (
 
 
 class FGM:
-    def __init__(self, eps: float = 1.0, norm: str = "l2") -> None:
+    def __init__(self, eps: float = 0.25, norm: str = "l2") -> None:
         self.eps = float(eps)
         self.norm = check_norm(norm, "adversarial.norm")
 
@@ -43,7 +43,7 @@ class FGM:
 
 
 class PGD:
-    def __init__(self, eps: float = 1.0, steps: int = 3, step_size: float = 0.4, norm: str = "l2") -> None:
+    def __init__(self, eps: float = 0.25, steps: int = 3, step_size: float = 0.1, norm: str = "l2") -> None:
         self.eps, self.steps, self.step_size = float(eps), int(steps), float(step_size)
         self.norm = check_norm(norm, "adversarial.norm")
 
@@ -56,7 +56,7 @@ class PGD:
 
 
 class FreeLB:
-    def __init__(self, eps: float = 1.0, steps: int = 3, step_size: float = 0.4, init_mag: float = 0.1,
+    def __init__(self, eps: float = 0.25, steps: int = 3, step_size: float = 0.1, init_mag: float = 0.025,
                  norm: str = "l2") -> None:
         self.eps, self.steps, self.step_size = float(eps), int(steps), float(step_size)
         self.init_mag = float(init_mag)
