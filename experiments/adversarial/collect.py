@@ -44,9 +44,12 @@ def main() -> None:
     from tunelab.run_info import machine_header
 
     out = ["# Adversarial training and robustness (issue 5)", "", machine_header().rstrip(),
-           "- command: `TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh`",
-           "- all-MiniLM-L6-v2, full fine-tuning, seed 42; training attacks l2, radius eps as labelled; PGD/FreeLB:",
-           "  3 steps of 0.4 eps (FreeLB starts at radius 0.1 eps)",
+           "- commands (`TUNELAB_DATA_DIR=../shared/datasets` before each): `bash experiments/adversarial/run_compare.sh fpb`,",
+           "  `EPS=1 bash experiments/adversarial/run_compare.sh fpb` (the eps-1 fpb runs were made when 1 was the default),",
+           "  `EPOCHS=4 bash experiments/adversarial/run_compare.sh banking77` (2 epochs left it underfit: val acc 0.78),",
+           "  `bash experiments/adversarial/run_compare.sh ncbi`; the epochs column says what each run did",
+           "- all-MiniLM-L6-v2, full fine-tuning, seed 42; training attacks l2, radius eps as labelled (default 0.25);",
+           "  PGD/FreeLB: 3 steps of 0.4 eps (FreeLB starts at radius 0.1 eps)",
            "- pgd_epsE: PGD-5 attack on embedding outputs, per-example l2 radius E (MiniLM's embedding outputs",
            "  have l2 norm ~10 per token, ~50 for a 25-token sentence); <suite>: seeded text perturbation of the test split at rate 0.1;",
            "  time/epoch vs none: median epoch seconds relative to `none`, same session", ""]

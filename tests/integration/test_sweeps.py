@@ -83,12 +83,13 @@ def _read_wandb_run(run_dir: Path) -> dict:
     return {"group": run["group"], "config": run["config"], "exit_code": run["exit_code"]}
 
 
-def run_sweep(tmp_path: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_sweep(tmp_path: Path, data_dir: Path, *args: str, n_trials: int = 3,
+              sweep_dir: str = "sweep") -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     cmd = [sys.executable, "train.py", "-m", "hparams_search=lora_optuna", "+experiment=lora_ncbi",
            "model=tiny", "logger=wandb", "trainer.max_epochs=1", "trainer.accelerator=cpu",
            "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
-           "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+           f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweep.dir={tmp_path / sweep_dir}",
            # the synthetic data (tests.helpers.ner_overrides minus its optim.* values: swept here)
            f"paths.data_dir={data_dir}", "data.source.files.train=train.tsv",
            "data.source.files.validation=devel.tsv", "data.source.files.test=test.tsv", *args]
@@ -387,3 +388,29 @@ def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ner_data):
     assert results["best_value"] == pytest.approx(study.best_value)
     # the searched-over choice is not repeated on the re-run command
     assert "choice" not in (sweep / "best_experiment.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_with_the_trials_left(tmp_path, ner_data):
+    """What experiments/sweeps/run_lora_ncbi.sh does after an interruption, on the tiny model."""
+    import optuna
+    from tunelab import sweep_resume
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    store = [f"hydra.sweeper.storage={url}", "hydra.sweeper.study_name=resume"]
+    first = run_sweep(tmp_path, ner_data, *store, n_trials=2, sweep_dir="part0")
+    assert first.returncode == 0, first.stderr[-3000:]
+    optuna.load_study(study_name="resume", storage=url).ask()  # the trial the interruption cut short
+
+    assert sweep_resume.trials_left(url, "resume", 4) == 1
+    second = run_sweep(tmp_path, ner_data, *store, n_trials=1, sweep_dir="part1")
+    assert second.returncode == 0, second.stderr[-3000:]
+
+    study = optuna.load_study(study_name="resume", storage=url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
+    scores = [json.loads((job / "metrics.json").read_text())["val/f1"]
+              for part in ("part0", "part1") for job in job_dirs(tmp_path / part)]
+    assert len(scores) == 3  # part1 numbered its job 0 in its own dir: nothing overwritten
+    results = yaml.safe_load((tmp_path / "part1" / "optimization_results.yaml").read_text())
+    assert results["best_value"] == pytest.approx(max(scores)) == pytest.approx(study.best_value)
+    assert sweep_resume.trials_left(url, "resume", 4) == 0
