@@ -18,7 +18,7 @@ FINISHED = ("COMPLETE", "FAIL", "PRUNED")
 
 
 def trials_left(storage_url: str, study_name: str, total: int) -> int:
-    """Trials still to run for ``total`` finished ones; 0 when the study does not exist yet is ``total``."""
+    """How many trials to launch so the study holds ``total`` finished ones (all of them if it is new)."""
     import optuna
     from optuna.trial import TrialState
 
