@@ -70,7 +70,8 @@ def main() -> None:
                     f"{sec:.0f}", f"{sec / base:.2f}" if base else "-", str(len(info["throughput"])), info["git_commit"][:10]]
             out.append(f"| {label} | " + " | ".join(vals) + " |")
         out.append("")
-    out += ["Anchor: FreeLB +1.1 GLUE points on BERT-base (Zhu et al. 2020).", ""]
+    out += ["Anchor: FreeLB +1.1 GLUE points on BERT-base (Zhu et al. 2020). What the tables show:",
+            "[findings.md](findings.md) (hand-written).", ""]
     (HERE / "results.md").write_text("\n".join(out))
     print("\n".join(out))
 
