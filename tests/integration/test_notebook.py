@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+# Hard imports (dev extras), not importorskip: CI must execute the notebook, never skip it.
+import nbclient
+import nbformat
 
 from tests.unit.test_report import make_fake_runs
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "compare_runs.ipynb"
 
