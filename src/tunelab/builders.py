@@ -68,7 +68,7 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
     # Exact resume is not optional: RNG states always travel with the checkpoint.
     callbacks.append(RNGStateCallback())
-    if "wandb" in (cfg.get("logger") or {}):
+    if "_target_" in ((cfg.get("logger") or {}).get("wandb") or {}):
         callbacks.append(WandbRunId())
     if cfg.method.get("name") == "adalora":
         callbacks.append(AdaLoraAllocator())

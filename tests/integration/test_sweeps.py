@@ -339,7 +339,7 @@ def test_optuna_sweep_end_to_end(tmp_path, ner_data):
         ov = job_overrides(job)  # the trial's sampled values reached the logged config
         assert wb["config"]["optim"]["lr"] == pytest.approx(float(ov["optim.lr"]))
         assert wb["config"]["method"]["r"] == int(ov["method.r"]) and wb["config"]["method"]["name"] == "lora"
-    assert groups == {"ncbi_disease"}
+    assert groups == {"lora_ncbi"}  # the study's name (task_name by default), not the dataset
     assert results["best_value"] == pytest.approx(max(scores))
 
     best = sweep / "best_experiment.yaml"
@@ -411,6 +411,9 @@ def test_interrupted_sweep_resumes_with_the_trials_left(tmp_path, ner_data):
     scores = [json.loads((job / "metrics.json").read_text())["val/f1"]
               for part in ("part0", "part1") for job in job_dirs(tmp_path / part)]
     assert len(scores) == 3  # part1 numbered its job 0 in its own dir: nothing overwritten
+    groups = {wandb_run_summary(run)["group"] for part in ("part0", "part1")
+              for run in (tmp_path / part).glob("*/wandb/offline-run-*")}
+    assert groups == {"resume"}  # both parts' trials in the study's one W&B group
     results = yaml.safe_load((tmp_path / "part1" / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(max(scores)) == pytest.approx(study.best_value)
     assert sweep_resume.trials_left(url, "resume", 4) == 0
