@@ -139,6 +139,21 @@ def test_preset_composes_with_its_experiment(preset):
     assert f"python train.py -m hparams_search={preset} +experiment={PRESETS[preset]}" in header[1]
 
 
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_groups_wandb_by_study_and_leaves_other_loggers_alone(preset, tmp_path):
+    from hydra.core.hydra_config import HydraConfig
+    from tunelab import builders
+
+    cfg = compose_with_hydra([f"hparams_search={preset}", f"+experiment={PRESETS[preset]}"])
+    HydraConfig.instance().set_config(cfg)  # what a sweep job has: ${hydra:...} resolves
+    assert cfg.logger.wandb.group == cfg.hydra.sweeper.study_name == PRESETS[preset]
+    # With the wandb logger off, the preset's group entry (no _target_) builds nothing W&B.
+    csv_only = compose_with_hydra([f"hparams_search={preset}", f"+experiment={PRESETS[preset]}", "logger=csv",
+                                  f"paths.output_dir={tmp_path}"])
+    assert [type(lg).__name__ for lg in builders.build_loggers(csv_only)] == ["CSVLogger"]
+    assert "WandbRunId" not in [type(c).__name__ for c in builders.build_callbacks(csv_only)]
+
+
 def test_preset_search_spaces():
     lora = compose_with_hydra(["hparams_search=lora_optuna", "+experiment=lora_ncbi"]).hydra.sweeper.params
     assert dict(lora) == {"optim.lr": "tag(log, interval(1e-4, 3e-3))", "method.r": "choice(4, 8, 16)",
