@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 MARKERS = ("metrics.json", "run_info.json", "failed.json")
 DEFAULT = "(default)"  # x label of runs that do not override a parameter
-LOG_DECADES = 1.5  # a numeric parameter spanning at least this many decades gets a log x-axis
+LOG_DECADES = 1.0  # a numeric parameter spanning at least this many decades gets a log x-axis
 
 
 @dataclass
@@ -210,7 +211,7 @@ def varying_params(runs: list[Run]) -> dict[str, str]:
 
 
 def _label(run: Run, keys) -> str:
-    shown = " ".join(f"{k.rsplit('.', 1)[-1]}={run.overrides[k]}" for k in keys if k in run.overrides)
+    shown = " ".join(f"{k.rsplit('.', 1)[-1]}={_short(run.overrides[k])}" for k in keys if k in run.overrides)
     return f"{run.name} {shown}".strip()
 
 
@@ -222,31 +223,53 @@ def _figure(**kw) -> Figure:
     return fig
 
 
+def val_curve(history: list[dict[str, float]], metric: str | None) -> list[tuple[float, float]]:
+    """(epoch, metric) per validation during training.
+
+    train.py validates the best checkpoint once more after fit, and Lightning logs that row at
+    epoch = the number of epochs run, one past the last trained epoch; it repeats the best value
+    rather than measuring a new epoch, so rows at epochs with no training row are left out.
+    """
+    trained = {row["epoch"] for row in history if "epoch" in row and any(k.startswith("train/") for k in row)}
+    return [(row["epoch"], row[metric]) for row in history
+            if metric in row and "epoch" in row and row["epoch"] in trained]
+
+
 def learning_curves_figure(runs: list[Run], metric: str | None) -> Figure | None:
     """Validation metric vs epoch and train/loss vs step, one line per run with a CSV history."""
     with_csv = [r for r in runs if r.history]
     if not with_csv:
         return None
     keys = varying_params(runs)
-    fig = _figure(figsize=(11, 4), layout="constrained")
+    # One legend for both panels, outside them on the right (a sweep has a dozen long labels).
+    fig = _figure(figsize=(14, 4.5), layout="constrained")
     ax_val, ax_loss = fig.subplots(1, 2)
-    for r in with_csv:
+    # tab10 repeats its colours after 10 runs; a 12-trial sweep needs tab20's to tell them apart.
+    palette = colormaps["tab10" if len(with_csv) <= 10 else "tab20"]
+    for i, r in enumerate(with_csv):
         label = _label(r, keys)
-        pts = [(row["epoch"], row[metric]) for row in r.history if metric in row and "epoch" in row]
+        pts = val_curve(r.history, metric)
+        line = None
         if pts:
-            ax_val.plot(*zip(*pts), marker="o", label=label)
+            (line,) = ax_val.plot(*zip(*pts), marker="o", label=label, color=palette(i % palette.N))
         # Logged with on_step only it is "train/loss"; with on_epoch too Lightning adds "_step".
         loss = "train/loss" if any("train/loss" in row for row in r.history) else "train/loss_step"
         pts = [(row["step"], row[loss]) for row in r.history if loss in row and "step" in row]
-        if pts:
-            ax_loss.plot(*zip(*pts), label=label)
+        if pts:  # same colour as the run's validation line; labelled once
+            ax_loss.plot(*zip(*pts), alpha=0.8, color=palette(i % palette.N),
+                         label=None if line else label)
     ax_val.set(xlabel="epoch", ylabel=metric or "", title=f"{metric or '(no metric)'} per epoch")
     ax_loss.set(xlabel="step", ylabel="train/loss", title="training loss")
     ax_val.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (ax_val, ax_loss):
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0] and len(with_csv) <= 15:
-            ax.legend(fontsize="small")
+    handles, labels = [], []
+    for ax in (ax_val, ax_loss):
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    if handles and len(with_csv) <= 30:
+        fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     return fig
 
 

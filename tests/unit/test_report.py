@@ -125,10 +125,20 @@ def test_default_metric_and_varying_params(tmp_path):
     def fake(**overrides):
         return report.Run(Path("x"), overrides, {}, {}, None, False)
 
-    # 1e-4..3e-3 spans log10(30) = 1.48 decades: just under the 1.5 threshold, so linear.
-    assert report.varying_params([fake(lr="1e-4"), fake(lr="1e-3"), fake(lr="3e-3")]) == {"lr": "linear"}
+    # 1e-4..3e-3 (the LoRA preset's log-sampled range) spans 1.48 decades: log. 1e-4..5e-4: linear.
+    assert report.varying_params([fake(lr="1e-4"), fake(lr="1e-3"), fake(lr="3e-3")]) == {"lr": "log"}
+    assert report.varying_params([fake(lr="1e-4"), fake(lr="5e-4")]) == {"lr": "linear"}
     assert report.varying_params([fake(opt="adamw"), fake(opt="sgd")]) == {"opt": "categorical"}
     assert report.varying_params([fake(method="lora"), fake()]) == {"method": "categorical"}
+
+
+def test_val_curve_leaves_out_the_after_fit_validation():
+    # Two trained epochs, then train.py's validation of the best checkpoint, logged at epoch 2.
+    history = [{"epoch": 0, "step": 4, "train/loss": 1.0}, {"epoch": 0, "step": 9, "val/f1": 0.5},
+               {"epoch": 1, "step": 14, "train/loss": 0.8}, {"epoch": 1, "step": 19, "val/f1": 0.7},
+               {"epoch": 2, "step": 20, "val/f1": 0.7}, {"epoch": 2, "step": 20, "test/f1": 0.6}]
+    assert report.val_curve(history, "val/f1") == [(0, 0.5), (1, 0.7)]
+    assert report.val_curve(history, "val/loss") == []
 
 
 def test_plots_are_valid_pngs(tmp_path):
