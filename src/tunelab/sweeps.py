@@ -192,6 +192,9 @@ def best_experiment_text(results: Mapping[str, Any], task_overrides: list[str], 
     doc: dict = {}
     if defaults:
         doc["defaults"] = [*defaults, "_self_"]
+    # Every experiment names its runs after itself (logs/<task_name>, the W&B run name): the
+    # re-runs of the best trial must not land among the base experiment's runs.
+    doc["task_name"] = name
     doc.update(_nest(values))
     text = "\n".join(lines) + "\n" + OmegaConf.to_yaml(OmegaConf.create(doc), sort_keys=False)
     return name, text

@@ -112,11 +112,15 @@ def job_overrides(job: Path) -> dict[str, str]:
 
 
 def compose_copied_experiment(tmp_path: Path, best_file: Path, name: str, *overrides: str):
-    """Compose ``+experiment=<name>`` as if best_file were copied to conf/experiment/<name>.yaml."""
+    """Compose best_file as if it were copied to conf/experiment/<name>.yaml.
+
+    It goes in under another name: conf/experiment may hold a real <name>.yaml (lora_ncbi_best,
+    from the committed sweep), which the search path would find first.
+    """
     extra = tmp_path / "extra_conf"
     (extra / "experiment").mkdir(parents=True, exist_ok=True)
-    (extra / "experiment" / f"{name}.yaml").write_text(best_file.read_text())
-    return compose([f"+experiment={name}", f"hydra.searchpath=[file://{extra}]", *overrides])
+    (extra / "experiment" / f"copied_{name}.yaml").write_text(best_file.read_text())
+    return compose([f"+experiment=copied_{name}", f"hydra.searchpath=[file://{extra}]", *overrides])
 
 
 # ------------------------------------------------------------------------------- presets (fast)
@@ -146,7 +150,10 @@ def test_preset_groups_wandb_by_study_and_leaves_other_loggers_alone(preset, tmp
 
     cfg = compose_with_hydra([f"hparams_search={preset}", f"+experiment={PRESETS[preset]}"])
     HydraConfig.instance().set_config(cfg)  # what a sweep job has: ${hydra:...} resolves
-    assert cfg.logger.wandb.group == cfg.hydra.sweeper.study_name == PRESETS[preset]
+    try:
+        assert cfg.logger.wandb.group == cfg.hydra.sweeper.study_name == PRESETS[preset]
+    finally:
+        HydraConfig.instance().cfg = None  # a process-wide singleton: later tests expect none
     # With the wandb logger off, the preset's group entry (no _target_) builds nothing W&B.
     csv_only = compose_with_hydra([f"hparams_search={preset}", f"+experiment={PRESETS[preset]}", "logger=csv",
                                   f"paths.output_dir={tmp_path}"])
@@ -219,14 +226,14 @@ def test_best_experiment_file_extends_the_base_experiment(tmp_path):
     assert f"cp {best} conf/experiment/lora_ncbi_best.yaml" in lines[2]
     assert "best_value val/f1 = 0.75" in best.read_text() and str(tmp_path) in lines[3]
     body = yaml.safe_load(best.read_text())
-    assert body == {"defaults": ["lora_ncbi", "_self_"],
+    assert body == {"defaults": ["lora_ncbi", "_self_"], "task_name": "lora_ncbi_best",
                     "optim": {"lr": 0.0021}, "method": {"r": 16, "alpha": 32, "dropout": 0.05}}
 
     cfg = compose_copied_experiment(tmp_path, best, "lora_ncbi_best", "model=tiny", "trainer.max_epochs=2")
     assert (cfg.method.name, cfg.method.r, cfg.method.alpha, cfg.method.dropout) == ("lora", 16, 32, 0.05)
-    assert cfg.optim.lr == 0.0021 and cfg.task_name == "lora_ncbi" and cfg.data.name == "ncbi_disease"
-    # the same values as the dotlist of the best params on top of the base experiment
-    ref = compose(["+experiment=lora_ncbi", "model=tiny", "trainer.max_epochs=2",
+    assert cfg.optim.lr == 0.0021 and cfg.task_name == "lora_ncbi_best" and cfg.data.name == "ncbi_disease"
+    # the same values as the dotlist of the best params on top of the base experiment (own task_name)
+    ref = compose(["+experiment=lora_ncbi", "model=tiny", "trainer.max_epochs=2", "task_name=lora_ncbi_best",
                    *(f"{k}={v}" for k, v in results["best_params"].items())])
     assert OmegaConf.to_container(ref, resolve=False) == OmegaConf.to_container(cfg, resolve=False)
 
@@ -239,10 +246,11 @@ def test_best_experiment_group_choice_and_no_base(tmp_path):
     (tmp_path / "best.yaml").write_text(text)
     cfg = compose_copied_experiment(tmp_path, tmp_path / "best.yaml", name)
     assert cfg.method.name == "ia3" and cfg.optim.lr == 0.002
+    assert cfg.task_name == name == "lora_ncbi_best"  # its own runs, not lora_ncbi's
 
     name, text = sweeps.best_experiment_text({"best_params": {"optim.lr": 0.002}, "best_value": 1},
                                              ["data=ncbi_disease"], tmp_path)
-    assert name == "best" and "defaults" not in yaml.safe_load(text)
+    assert name == "best" and "defaults" not in yaml.safe_load(text) and yaml.safe_load(text)["task_name"] == "best"
     assert text.splitlines()[1] == "# python train.py +experiment=best data=ncbi_disease"
 
 
