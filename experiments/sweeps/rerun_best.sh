@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 6: the NCBI LoRA sweep's best trial re-run as an experiment (after run_lora_ncbi.sh).
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/sweeps/rerun_best.sh
+#   SEEDS="42 1 2" bash experiments/sweeps/rerun_best.sh   # the two 5-epoch runs per seed (default 42)
 # conf/experiment/lora_ncbi_best.yaml is the sweep's best_experiment.yaml, committed as is. Runs:
 #   repro        its header command: the trial's own 2 epochs -> must give the trial's val/f1 again
 #   best_5ep     python train.py +experiment=lora_ncbi_best (the experiment's 5 epochs)
@@ -22,6 +23,9 @@ run() {
 }
 quiet=(trainer.enable_progress_bar=false callbacks.progress_bar=null "logger=[wandb,csv]")
 run repro "${header[@]}"
-run best_5ep +experiment=lora_ncbi_best "${quiet[@]}"
-run default_5ep +experiment=lora_ncbi "${quiet[@]}"
+for seed in ${SEEDS:-42}; do
+  suffix=""; [ "$seed" != 42 ] && suffix="_s$seed"  # seed 42 (train.yaml's) keeps the plain names
+  run "best_5ep$suffix" +experiment=lora_ncbi_best seed="$seed" "${quiet[@]}"
+  run "default_5ep$suffix" +experiment=lora_ncbi seed="$seed" "${quiet[@]}"
+done
 python -m tunelab.report "$dir" --out experiments/sweeps/lora_ncbi_rerun

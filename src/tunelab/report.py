@@ -36,6 +36,7 @@ from matplotlib.ticker import MaxNLocator
 
 MARKERS = ("metrics.json", "run_info.json", "failed.json")
 DEFAULT = "(default)"  # x label of runs that do not override a parameter
+LABEL_KEYS = {"task_name", "tags"}
 LOG_DECADES = 1.0  # a numeric parameter spanning at least this many decades gets a log x-axis
 
 
@@ -194,7 +195,8 @@ def varying_params(runs: list[Run]) -> dict[str, str]:
     ``"categorical"``: anything else, including a key left at its default (``"(default)"``) in
     some runs.
     """
-    keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
+    # Labels, not parameters: a per-run task_name would get a plot of one point per name.
+    keys = list(dict.fromkeys(k for r in runs for k in r.overrides if k not in LABEL_KEYS))
     out = {}
     for key in keys:
         values = {r.overrides.get(key) for r in runs}  # None: not overridden in that run

@@ -129,6 +129,7 @@ def test_default_metric_and_varying_params(tmp_path):
     assert report.varying_params([fake(lr="1e-4"), fake(lr="1e-3"), fake(lr="3e-3")]) == {"lr": "log"}
     assert report.varying_params([fake(lr="1e-4"), fake(lr="5e-4")]) == {"lr": "linear"}
     assert report.varying_params([fake(opt="adamw"), fake(opt="sgd")]) == {"opt": "categorical"}
+    assert report.varying_params([fake(task_name="a", r="4"), fake(task_name="b", r="8")]) == {"r": "linear"}
     assert report.varying_params([fake(method="lora"), fake()]) == {"method": "categorical"}
 
 
