@@ -230,11 +230,13 @@ def val_curve(history: list[dict[str, float]], metric: str | None) -> list[tuple
 
     train.py validates the best checkpoint once more after fit, and Lightning logs that row at
     epoch = the number of epochs run, one past the last trained epoch; it repeats the best value
-    rather than measuring a new epoch, so rows at epochs with no training row are left out.
+    rather than measuring a new epoch, so rows past the last epoch with a training row are left
+    out (all rows are kept when no row is a training one, e.g. an evaluation-only run).
     """
-    trained = {row["epoch"] for row in history if "epoch" in row and any(k.startswith("train/") for k in row)}
+    trained = [row["epoch"] for row in history if "epoch" in row and any(k.startswith("train/") for k in row)]
+    last = max(trained, default=math.inf)
     return [(row["epoch"], row[metric]) for row in history
-            if metric in row and "epoch" in row and row["epoch"] in trained]
+            if metric in row and "epoch" in row and row["epoch"] <= last]
 
 
 def learning_curves_figure(runs: list[Run], metric: str | None) -> Figure | None:

@@ -140,6 +140,9 @@ def test_val_curve_leaves_out_the_after_fit_validation():
                {"epoch": 2, "step": 20, "val/f1": 0.7}, {"epoch": 2, "step": 20, "test/f1": 0.6}]
     assert report.val_curve(history, "val/f1") == [(0, 0.5), (1, 0.7)]
     assert report.val_curve(history, "val/loss") == []
+    # An epoch whose training rows fell between log intervals still counts; no training rows: all kept.
+    assert report.val_curve([history[1], *history[2:]], "val/f1") == [(0, 0.5), (1, 0.7)]
+    assert report.val_curve([history[1], history[4]], "val/f1") == [(0, 0.5), (2, 0.7)]
 
 
 def test_plots_are_valid_pngs(tmp_path):
