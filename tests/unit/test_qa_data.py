@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from tunelab.data.collate import PadCollator
 from tunelab.data.datamodule import _length
 from tunelab.data.encoding import encode, encode_multiple_choice
 from tunelab.data.readers import read_multiple_choice_jsonl, read_pubmedqa
+from tests.conftest import require_shared
 from tunelab.errors import ConfigError, DataError
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
@@ -213,10 +213,6 @@ def test_collation_pads_to_batch_choices_length(tok):
 # --------------------------------------------------------------------------- real data
 
 
-def _data_dir() -> Path:
-    env = os.environ.get("TUNELAB_DATA_DIR")
-    return Path(env) if env else Path(__file__).parents[2].parent / "shared" / "datasets"
-
 
 def _config(name):
     from omegaconf import OmegaConf
@@ -227,9 +223,7 @@ def _config(name):
 
 @pytest.mark.slow
 def test_real_pubmedqa_and_medqa_through_their_configs():
-    root = _data_dir()
-    if not root.is_dir():
-        pytest.skip(f"no datasets at {root}")
+    root = require_shared()  # skips locally, fails under CI=true
     pq = sources.load_splits(*_config("pubmedqa"), root)
     assert Counter(r["label"] for r in pq.splits["test"]) == {"yes": 276, "no": 169, "maybe": 55}
     assert len(pq.splits["train"]) + len(pq.splits["validation"]) == 500

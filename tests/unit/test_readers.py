@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tunelab.data.readers import (
     read_table,
     stratified_split,
 )
+from tests.conftest import require_shared
 from tunelab.errors import ConfigError, DataError
 
 
@@ -224,16 +224,10 @@ def test_fingerprint_files(tmp_path):
 # --------------------------------------------------------------------------- real data
 
 
-def _data_dir() -> Path:
-    env = os.environ.get("TUNELAB_DATA_DIR")
-    return Path(env) if env else Path(__file__).parents[2].parent / "shared" / "datasets"
-
 
 @pytest.mark.slow
 def test_real_datasets_match_readme_counts():
-    root = _data_dir()
-    if not root.is_dir():
-        pytest.skip(f"no datasets at {root}")
+    root = require_shared()  # skips locally, fails under CI=true
     ncbi = read_conll(root / "ncbi_disease" / "train.tsv")
     assert len(ncbi) == 5424
     assert sum(len(s["tokens"]) for s in ncbi) == 135701
