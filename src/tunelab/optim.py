@@ -6,10 +6,13 @@ every parameter with fewer than 2 dimensions is exactly that set in a transforme
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import torch
 from torch import nn
+
+from tunelab.errors import ConfigError
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -33,7 +36,23 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, tot
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], total_steps: int):
+def checked_total_steps(total_steps: int | float) -> int:
+    """The schedule's length, or a one-line error when Lightning could not count it.
+
+    An IterableDataset (streaming text) has no length: ``trainer.estimated_stepping_batches``
+    is then ``max_steps`` (-1 unless set) or inf (``max_epochs=-1``), and a linear decay over
+    that many steps is lr 0 at every step: a run that trains nothing, silently.
+    """
+    if not math.isfinite(total_steps) or total_steps <= 0:
+        raise ConfigError(
+            f"trainer.max_steps: the number of training steps is unknown ({total_steps}): "
+            "streaming data has no length; set trainer.max_steps"
+        )
+    return int(total_steps)
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], total_steps: int | float):
+    total_steps = checked_total_steps(total_steps)
     opt = torch.optim.AdamW(
         param_groups(model, float(cfg.get("weight_decay", 0.01))),
         lr=float(cfg["lr"]),

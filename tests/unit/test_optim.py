@@ -1,8 +1,10 @@
 """AdamW groups and the warmup-then-linear-decay schedule."""
 
+import pytest
 import torch
 from torch import nn
 
+from tunelab.errors import ConfigError
 from tunelab.optim import build_optimizer, param_groups
 
 
@@ -37,3 +39,24 @@ def test_warmup_then_linear_decay_to_zero():
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then only decays
     assert lrs[-1] <= 0.02
     assert isinstance(opt, torch.optim.AdamW)
+
+
+def _lr_after_warmup(total_steps):
+    m = Block()
+    opt, sched = build_optimizer(m, {"lr": 1.0, "weight_decay": 0.0, "warmup_ratio": 0.1}, total_steps=total_steps)
+    for _ in range(20):  # past the 10 warmup steps of a 100-step run
+        opt.step()
+        sched.step()
+    return opt.param_groups[0]["lr"]
+
+
+def test_lr_is_positive_after_warmup_for_a_known_total():
+    assert 0.5 < _lr_after_warmup(100) < 1.0
+
+
+@pytest.mark.parametrize("total", [-1, 0, float("inf")])
+def test_unknown_total_steps_is_a_one_line_error_naming_max_steps(total):
+    # Streaming (IterableDataset) data has no length: Lightning estimates -1 steps (inf when
+    # max_epochs=-1), and the schedule would then train at lr 0 on every step.
+    with pytest.raises(ConfigError, match=r"^trainer\.max_steps: .*streaming data has no length; set trainer\.max_steps"):
+        _lr_after_warmup(total)
