@@ -2,6 +2,10 @@
 
 Biases and LayerNorm weights get no decay (decaying them only hurts; nanoGPT and BERT agree):
 every parameter with fewer than 2 dimensions is exactly that set in a transformer.
+PEFT scaling vectors get none either, although peft stores some of them as 2-D tensors:
+IA3's ``ia3_l`` is (out, 1) or (1, in) and multiplies activations (init 1: decay would pull
+it toward 0, i.e. toward switching the layer off), AdaLoRA's ``lora_E`` (r, 1) holds the
+singular values its budget allocator ranks and prunes.
 """
 
 from __future__ import annotations
@@ -15,12 +19,27 @@ from torch import nn
 from tunelab.errors import ConfigError
 
 
+# peft's names for per-feature scales and gains (IA3, AdaLoRA, BOFT, VeRA, DoRA): a name
+# component equal to one of these, or starting with one ending in "_".
+PEFT_SCALE_NAMES = ("ia3_l", "lora_E", "boft_s", "vera_lambda_", "lora_magnitude_vector")
+
+
+def is_peft_scale(name: str) -> bool:
+    return any(part == k or (k.endswith("_") and part.startswith(k))
+               for part in name.split(".") for k in PEFT_SCALE_NAMES)
+
+
+def decays(name: str, p: torch.Tensor) -> bool:
+    """Weight matrices decay; biases, norms and PEFT scaling vectors do not."""
+    return p.ndim >= 2 and not is_peft_scale(name)
+
+
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
-    for _, p in model.named_parameters():
+    for name, p in model.named_parameters():
         if not p.requires_grad:
             continue  # frozen weights (PEFT) never reach the optimizer
-        (decay if p.ndim >= 2 else no_decay).append(p)
+        (decay if decays(name, p) else no_decay).append(p)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

@@ -60,3 +60,40 @@ def test_unknown_total_steps_is_a_one_line_error_naming_max_steps(total):
     # max_epochs=-1), and the schedule would then train at lr 0 on every step.
     with pytest.raises(ConfigError, match=r"^trainer\.max_steps: .*streaming data has no length; set trainer\.max_steps"):
         _lr_after_warmup(total)
+
+
+def _tiny_peft(peft_config):
+    from peft import get_peft_model
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.for_model("bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(0)
+    return get_peft_model(AutoModelForSequenceClassification.from_config(config), peft_config)
+
+
+def _decayed_names(model):
+    decay, _ = param_groups(model, 0.01)
+    ids = {id(p) for p in decay["params"]}
+    return {n for n, p in model.named_parameters() if id(p) in ids}
+
+
+def test_ia3_scaling_vectors_are_not_weight_decayed():
+    from peft import IA3Config, TaskType
+
+    model = _tiny_peft(IA3Config(task_type=TaskType.SEQ_CLS))
+    scales = [n for n, p in model.named_parameters() if ".ia3_l." in n]
+    # peft stores them 2-D ((out, 1) or (1, in)), so an ndim rule alone would decay them toward 0.
+    assert scales and all(dict(model.named_parameters())[n].ndim == 2 for n in scales)
+    decayed = _decayed_names(model)
+    assert not decayed & set(scales)
+    assert any("classifier" in n and n.endswith("weight") for n in decayed)  # the head still decays
+
+
+def test_adalora_singular_values_are_not_weight_decayed():
+    from peft import AdaLoraConfig, TaskType
+
+    model = _tiny_peft(AdaLoraConfig(task_type=TaskType.SEQ_CLS, total_step=10))
+    decayed = _decayed_names(model)
+    assert not any(".lora_E." in n for n in decayed)
+    assert any(".lora_A." in n for n in decayed) and any(".lora_B." in n for n in decayed)
