@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tunelab.adversarial import build_adversary
-from tunelab.adversarial.embedding import loss_fn, pgd_delta, split_inputs
+from tunelab.adversarial.embedding import loss_fn, pgd_delta, random_init, split_inputs
 from tunelab.errors import ConfigError
 from tunelab.methods import apply_method
 from tunelab.models.backbone import build_model, build_tokenizer
@@ -118,3 +118,25 @@ def test_bad_options_are_config_errors():
         build_adversary({"name": "vat"})
     with pytest.raises(ConfigError, match=r"adversarial: bad option for pgd"):
         build_adversary({"name": "pgd", "epsilon": 1.0})
+
+
+def test_freelb_random_start_lies_inside_the_l2_ball_not_on_its_sphere():
+    # FreeLB's official init: uniform [-1, 1] per real coordinate times init_mag / sqrt(dims).
+    torch.manual_seed(0)
+    mag, hidden = 0.5, 4
+    embeds = torch.zeros(2000, 3, hidden)
+    mask = torch.ones(2000, 3, 1)
+    mask[1::2, 2] = 0  # every other example has 2 real tokens of 3, one padded
+    delta = random_init(embeds, mask, mag, "l2")
+    norms = delta.flatten(1).norm(dim=1)
+    assert (norms > 0).all() and (norms <= mag + 1e-6).all()
+    # On the sphere every norm would equal mag; inside, they spread around mag/sqrt(3).
+    assert norms.std() > 0.05 * mag and (norms < 0.9 * mag).float().mean() > 0.5
+    assert abs(norms.pow(2).mean().item() - mag ** 2 / 3) < 0.05 * mag ** 2  # E||d||^2 = mag^2/3
+    assert (delta[1::2, 2] == 0).all()  # padding untouched
+
+
+def test_freelb_random_start_linf_stays_in_the_box():
+    torch.manual_seed(0)
+    delta = random_init(torch.zeros(100, 5, 8), torch.ones(100, 5, 1), 0.1, "linf")
+    assert delta.abs().max() <= 0.1 and delta.abs().max() > 0.09

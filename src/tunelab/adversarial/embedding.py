@@ -55,12 +55,18 @@ def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 
 def random_init(embeds: torch.Tensor, mask: torch.Tensor, magnitude: float, norm: str) -> torch.Tensor:
-    """A random start inside the ball of radius ``magnitude`` (FreeLB), zero on padding."""
+    """A random start inside the ball of radius ``magnitude`` (FreeLB), zero on padding.
+
+    As in FreeLB's official code: each real coordinate uniform in [-1, 1], scaled by
+    magnitude / sqrt(real dims) for l2, so ||delta|| <= magnitude (about magnitude/sqrt(3))
+    and never normalised onto the sphere; uniform in [-magnitude, magnitude] for linf.
+    """
     if magnitude <= 0:
         return torch.zeros_like(embeds)
     noise = (torch.rand_like(embeds) * 2 - 1) * mask
     if norm == "l2":
-        return noise / _per_example_norm(noise) * magnitude
+        dims = (mask.flatten(1).sum(dim=1) * embeds.shape[-1]).clamp_min(1)  # real tokens x hidden
+        return noise * (magnitude / dims.sqrt()).view(-1, *([1] * (embeds.dim() - 1)))
     return noise * magnitude
 
 
