@@ -122,8 +122,26 @@ def metric_columns(runs: list[Run]) -> list[str]:
     return [k for prefix in ("val/", "test/") for k in sorted(keys) if k.startswith(prefix)]
 
 
+def monitored_metric(run: Run) -> str | None:
+    """The metric the run itself selected checkpoints on: its config's ``optimized_metric``
+    (or ``data.monitor``), as recorded in run_info.json."""
+    config = run.info.get("config")
+    if not isinstance(config, dict):
+        return None
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    for value in (config.get("optimized_metric"), data.get("monitor")):
+        if isinstance(value, str) and value and "${" not in value:
+            return value
+    return None
+
+
 def default_metric(runs: list[Run]) -> str | None:
-    """The first ``val/`` key of the first run that has one (file order of metrics.json)."""
+    """The runs' own monitored metric (PubMedQA monitors val/macro_f1, not the alphabetically
+    first val/acc); failing that, the first ``val/`` key of the first run that has one."""
+    for r in runs:
+        metric = monitored_metric(r)
+        if metric and any(metric in other.metrics for other in runs):
+            return metric
     for r in runs:
         for key in r.metrics:
             if key.startswith("val/"):
@@ -360,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tunelab.report", description=__doc__.split("\n")[0])
     parser.add_argument("dir", help="a run, a multirun, or any folder of runs (e.g. logs)")
     parser.add_argument("--out", help="where report.md and the PNGs go (default: <dir>/report)")
-    parser.add_argument("--metric", help="metric to plot (default: the first val/ key in metrics.json)")
+    parser.add_argument("--metric", help="metric to plot (default: the runs' monitored metric, optimized_metric in run_info.json)")
     args = parser.parse_args(argv)
 
     runs = find_runs(args.dir)

@@ -201,3 +201,23 @@ def test_no_runs_exits_2(tmp_path, capsys, make):
     assert report.main([str(target)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {target}: no runs found (looked for metrics.json / run_info.json)\n"
+
+
+def test_default_metric_is_the_runs_own_monitored_metric(tmp_path, capsys):
+    # PubMedQA monitors val/macro_f1; metrics.json is written with sorted keys, so "the first
+    # val/ key" was val/acc: the report ranked runs on a metric they never selected on.
+    for seed, (acc, f1) in enumerate([(0.55, 0.24), (0.52, 0.41)]):
+        d = tmp_path / "runs" / str(seed)
+        _write(d / "metrics.json", json.dumps({"val/acc": acc, "val/loss": 1.0, "val/macro_f1": f1}, sort_keys=True))
+        _write(d / "run_info.json", json.dumps({"config": {"optimized_metric": "val/macro_f1",
+                                                           "data": {"monitor": "val/macro_f1"}}}))
+    runs = report.find_runs(tmp_path / "runs")
+    assert report.default_metric(runs) == "val/macro_f1"
+    assert report.main([str(tmp_path / "runs"), "--out", str(tmp_path / "o")]) == 0
+    assert "metric: val/macro_f1" in capsys.readouterr().out
+    # Only data.monitor recorded (or an older run_info.json): the same choice.
+    only_data = report.Run(Path("x"), {}, {"val/acc": 0.5, "val/macro_f1": 0.3}, {"config": {"data": {"monitor": "val/macro_f1"}}}, None, False)
+    assert report.default_metric([only_data]) == "val/macro_f1"
+    # No config at all: the first val/ key, as before.
+    bare = report.Run(Path("x"), {}, {"val/acc": 0.5, "val/macro_f1": 0.3}, {}, None, False)
+    assert report.default_metric([bare]) == "val/acc"
