@@ -20,13 +20,15 @@ Record shapes:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
 import re
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,7 @@ def read_conll(
     token_col: int = 0,
     tag_col: int = -1,
     encoding: str = "utf-8",
+    entity_types: Sequence[str] | None = None,
 ) -> list[dict[str, list[str]]]:
     """Read a CoNLL-style file: one ``token<sep>tag`` per line, blank lines between sentences.
 
@@ -114,11 +117,20 @@ def read_conll(
     represent them, and with ``sep=" "`` a line like ``"  O"`` (a space character as the token)
     is otherwise indistinguishable from a line with an empty token. Such a line is recognised
     when it starts with whitespace and holds nothing but the tag; its tag is still validated.
+
+    Every token line must have as many fields as the first one: a line with an extra or missing
+    column would otherwise read a wrong field as the tag. A tag's type must be one of
+    ``entity_types`` when they are given (``data.source.options.entity_types``); without them a
+    rare type that looks like a misspelling of a frequent one (``B-Disase`` beside thousands of
+    ``B-Disease``) is an error, since training would learn it as a type of its own.
     """
     p = _require_file(path)
     sentences: list[dict[str, list[str]]] = []
     tokens: list[str] = []
     tags: list[str] = []
+    first_fields: tuple[int, int] | None = None  # (number of fields, line) of the first token line
+    type_lines: dict[str, int] = {}  # first line of each entity type
+    type_counts: Counter[str] = Counter()
 
     def flush() -> None:
         if tokens:
@@ -158,15 +170,55 @@ def read_conll(
             token = tag = ""
         if not token or not tag or len(fields) < 2:
             raise DataError(f"{path}:{lineno}: expected 'token{sep!r}tag', got {line!r}")
+        if first_fields is None:
+            first_fields = (len(fields), lineno)
+        elif len(fields) != first_fields[0]:
+            raise DataError(f"{path}:{lineno}: {len(fields)} fields separated by {sep!r}, but line {first_fields[1]} "
+                            f"has {first_fields[0]}; got {line!r}")
         try:
             tag = normalize_tag(tag)
         except ValueError as exc:
             raise DataError(f"{path}:{lineno}: {exc}") from None
+        if tag != "O":
+            etype = tag[2:]
+            type_lines.setdefault(etype, lineno)
+            type_counts[etype] += 1
+            if entity_types is not None and etype not in entity_types:
+                raise DataError(f"{path}:{lineno}: entity type {etype!r} in tag {tag!r} is not one of "
+                                f"data.source.options.entity_types {list(entity_types)}{_did_you_mean(etype, entity_types)}")
         tokens.append(token)
         tags.append(tag)
 
     flush()  # the last sentence need not be followed by a blank line
+    if entity_types is None:
+        _check_misspelled_types(path, type_counts, type_lines)
     return sentences
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# A type this much rarer than a near-identical one is taken for a typo. Real NER types that differ
+# by a letter are not this lopsided; a typo in a file of thousands of tags is (1 vs 11249 in NCBI).
+_TYPO_MAX_COUNT = 5
+_TYPO_MIN_RATIO = 20
+_TYPO_SIMILARITY = 0.8
+
+
+def _check_misspelled_types(path, counts: Counter[str], first_line: dict[str, int]) -> None:
+    for rare, n in sorted(counts.items(), key=lambda kv: first_line[kv[0]]):
+        if n > _TYPO_MAX_COUNT:
+            continue
+        for common, m in counts.most_common():
+            if common != rare and m >= _TYPO_MIN_RATIO * n and \
+                    difflib.SequenceMatcher(None, rare.lower(), common.lower()).ratio() >= _TYPO_SIMILARITY:
+                raise DataError(
+                    f"{path}:{first_line[rare]}: entity type {rare!r} ({n} tag{'s' if n > 1 else ''}) looks like a "
+                    f"misspelling of {common!r} ({m} tags); fix the file, or list the real types in "
+                    f"data.source.options.entity_types"
+                )
 
 
 # --------------------------------------------------------------------------- sentence@label
@@ -240,12 +292,12 @@ def read_table(
         raise DataError(
             f"{path}: unsupported table format {suffix!r}; expected .csv, .tsv, .json or .jsonl"
         )
+    _precheck_table(p, builder)
 
     try:
         table = datasets.load_dataset(builder, data_files=str(p), split="train", **kwargs)
     except Exception as exc:  # pandas/pyarrow parse errors come in many types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: could not read as {builder}: {first}") from exc
+        raise DataError(_table_error(path, builder, exc)) from exc
 
     cols = list(table.column_names)
     for col in wanted:
@@ -271,6 +323,62 @@ def read_table(
         logger.warning("%s: dropped %d row(s) with an empty %r", path, dropped,
                        text_column if text_pair_column is None else [text_column, text_pair_column])
     return records
+
+
+def _precheck_table(p: Path, builder: str) -> None:
+    """Errors that ``datasets`` reports without a line number, found here with one.
+
+    ``load_dataset`` wraps a decoding or JSON error in "An error occurred while generating the
+    dataset" and names no line; one pass over the file (tables here are a few MB) says where.
+    """
+    if not p.read_bytes().strip():
+        raise DataError(f"{p}: empty file (expected a header row and data rows)" if builder == "csv"
+                        else f"{p}: empty file (expected JSON records)")
+    lines = list(_iter_lines(p, "utf-8"))  # DataError "<path>:<line>: not valid utf-8" on bad bytes
+    if builder != "json":
+        return
+    text = "\n".join(line for _, line in lines)
+    try:
+        json.loads(text)
+        return  # one JSON document (an array of records)
+    except json.JSONDecodeError as exc:
+        if not exc.msg.startswith("Extra data"):
+            # A .jsonl of one line, or a truncated/broken .json document.
+            if p.suffix.lower() == ".json" or text.count("\n") == 0:
+                raise DataError(f"{p}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    for lineno, line in lines:  # JSON Lines: each line one record
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{p}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def _table_error(path, builder: str, exc: BaseException) -> str:
+    """One line for a failed ``load_dataset``: the innermost cause, with its line where pandas gives one."""
+    root = _root_cause(exc)
+    msg = " ".join(str(root).split()) or type(root).__name__
+    # pandas: "Error tokenizing data. C error: Expected 2 fields in line 3, saw 3"
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        want, line, got = m.groups()
+        return (f"{path}:{line}: {got} fields, but the header has {want} "
+                f"(a delimiter inside an unquoted text? quote the field)")
+    if "corresponds to no data" in msg:  # datasets' words for a file with a header and no rows
+        return f"{path}: no data rows (only a header?)"
+    return f"{path}: could not read as {builder}: {msg}"
 
 
 # --------------------------------------------------------------------------- PubMedQA
