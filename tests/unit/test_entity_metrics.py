@@ -1,4 +1,4 @@
-"""Strict entity-level NER scoring, checked against counts worked out by hand (no seqeval here)."""
+"""Strict entity-level NER scoring: counts worked out by hand, and seqeval (strict IOB2) on random tags."""
 
 from __future__ import annotations
 
@@ -168,3 +168,69 @@ def test_no_entities_gives_zero_not_nan():
 def test_non_iob2_labels_are_rejected(bad):
     with pytest.raises(TunelabError, match="IOB2"):
         EntityF1(["O", bad])
+
+
+# --------------------------------------------------------------------------- against seqeval
+
+
+def _random_batches(seed: int, n_batches: int = 12, labels: list[str] = LABELS):
+    """Random tag ids, orphan I-X and type switches included, with a ragged padded tail per row."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n_batches):
+        rows, width = int(torch.randint(1, 6, (1,), generator=g)), int(torch.randint(1, 16, (1,), generator=g))
+        target = torch.randint(0, len(labels), (rows, width), generator=g)
+        preds = torch.randint(0, len(labels), (rows, width), generator=g)
+        # Mostly-correct predictions as well, so matches are common and not only chance.
+        keep = torch.rand(rows, width, generator=g) < 0.7
+        preds = torch.where(keep, target, preds)
+        lengths = torch.randint(0, width + 1, (rows,), generator=g)
+        for r, n in enumerate(lengths.tolist()):
+            target[r, n:] = PAD
+        yield preds, target
+
+
+def _as_tags(preds: torch.Tensor, target: torch.Tensor, labels: list[str]) -> tuple[list[list[str]], list[list[str]]]:
+    gold, pred = [], []
+    for p_row, g_row in zip(preds.tolist(), target.tolist()):
+        kept = [(p, t) for p, t in zip(p_row, g_row) if t != PAD]
+        gold.append([labels[t] for _, t in kept])
+        pred.append([labels[p] for p, _ in kept])
+    return gold, pred
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_seqeval_strict_iob2_on_random_tags(seed):
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    labels = ["O", "B-D", "I-D", "B-C", "I-C", "B-gene-x", "I-gene-x"]
+    m = EntityF1(labels)
+    gold, pred = [], []
+    for preds, target in _random_batches(seed, labels=labels):
+        m.update(preds, target)
+        g, p = _as_tags(preds, target, labels)
+        gold += g
+        pred += p
+    ours = scores(m)
+    strict = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+    assert ours["precision"] == pytest.approx(precision_score(gold, pred, **strict), abs=1e-6)
+    assert ours["recall"] == pytest.approx(recall_score(gold, pred, **strict), abs=1e-6)
+    assert ours["f1"] == pytest.approx(f1_score(gold, pred, **strict), abs=1e-6)
+    theirs = classification_report(gold, pred, output_dict=True, **strict)
+    report = m.report()
+    assert set(report) == set(theirs)
+    for key, row_ in theirs.items():
+        for stat in ("precision", "recall", "f1-score", "support"):
+            assert report[key][stat.replace("f1-score", "f1")] == pytest.approx(float(row_[stat]), abs=1e-6), (key, stat)
+
+
+def test_seqeval_default_mode_is_not_what_we_match():
+    """seqeval's default (conlleval) mode counts an orphan I-X as an entity; strict IOB2 does not."""
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+
+    gold, pred = [["B-D", "I-D", "O"]], [["I-D", "I-D", "O"]]
+    m = EntityF1(LABELS)
+    m.update(torch.tensor([[ID[t] for t in pred[0]]]), torch.tensor([[ID[t] for t in gold[0]]]))
+    assert scores(m)["f1"] == f1_score(gold, pred, mode="strict", scheme=IOB2) == 0.0
+    assert f1_score(gold, pred) == 1.0  # default mode: I-D I-D is read as the entity D(0, 2)
