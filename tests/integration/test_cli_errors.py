@@ -85,3 +85,52 @@ def test_model_path_that_does_not_exist(tmp_path, ner_dir):
 def test_resume_from_missing_checkpoint(tmp_path, ner_dir):
     proc = run_cli(tmp_path, *_ncbi_args(ner_dir), f"ckpt_path={tmp_path}/nope.ckpt")
     assert_one_line_error(proc, "ckpt_path", "nope.ckpt")
+
+
+# ----------------------------------------------------------------------------- config values
+# These go through tunelab.config_checks: check_config at the start of train/evaluate, and
+# check_overrides before Hydra composes (docs/errors.md).
+
+
+def test_negative_learning_rate(tmp_path, ner_dir):
+    proc = run_cli(tmp_path, *_ncbi_args(ner_dir), "optim.lr=-1")
+    assert_one_line_error(proc, "optim.lr: must be > 0, got -1")
+
+
+def test_key_not_in_config(tmp_path):
+    proc = run_cli(tmp_path, "+experiment=full_ncbi", *FAST, "optim.lrr=1e-3")
+    assert_one_line_error(proc, "optim.lrr: no such key", "did you mean optim.lr?", "+optim.lrr")
+
+
+def test_unknown_method(tmp_path):
+    proc = run_cli(tmp_path, "+experiment=full_ncbi", *FAST, "method=lorra")
+    assert_one_line_error(proc, "method=lorra: no such config in conf/method", "did you mean method=lora?")
+
+
+def test_misspelled_tag_in_training_file(tmp_path, ner_dir):
+    lines = (ner_dir / "train.tsv").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith("\tB-Disease"))
+    lines[at] = lines[at].replace("B-Disease", "B-Disase")
+    (ner_dir / "train.tsv").write_text("\n".join(lines) + "\n")
+    proc = run_cli(tmp_path, *_ncbi_args(ner_dir))
+    assert_one_line_error(proc, f"train.tsv:{at + 1}: entity type 'Disase'", "misspelling of 'Disease'")
+
+
+def _fake_checkpoint(path: Path, label_names: list[str]) -> Path:
+    import torch
+
+    torch.save({"state_dict": {}, "hyper_parameters": {"label_names": label_names}}, path)
+    return path
+
+
+def test_evaluate_a_corrupt_checkpoint(tmp_path, ner_dir):
+    ckpt = _fake_checkpoint(tmp_path / "epoch00.ckpt", ["O", "B-Disease", "I-Disease"])
+    ckpt.write_bytes(ckpt.read_bytes()[:-100])  # cut short
+    proc = run_cli(tmp_path, *_ncbi_args(ner_dir), f"ckpt_path={ckpt}", script="evaluate.py")
+    assert_one_line_error(proc, "ckpt_path:", "epoch00.ckpt is not a PyTorch checkpoint")
+
+
+def test_evaluate_a_checkpoint_of_another_label_set(tmp_path, ner_dir):
+    ckpt = _fake_checkpoint(tmp_path / "fpb.ckpt", ["negative", "neutral", "positive"])
+    proc = run_cli(tmp_path, *_ncbi_args(ner_dir), f"ckpt_path={ckpt}", script="evaluate.py")
+    assert_one_line_error(proc, "ckpt_path: checkpoint labels ['negative', 'neutral', 'positive']", "differ")
