@@ -12,6 +12,7 @@ import lightning.pytorch as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from tunelab import tasks
 from tunelab.adversarial import build_adversary
 from tunelab.errors import ConfigError
 from tunelab.callbacks.rng_state import RNGStateCallback
@@ -19,8 +20,13 @@ from tunelab.callbacks.wandb_resume import WandbRunId
 from tunelab.data.datamodule import TaskDataModule
 from tunelab.methods import apply_method
 from tunelab.methods.peft_methods import AdaLoraAllocator
-from tunelab.models.backbone import build_model, build_tokenizer
+from tunelab.models.backbone import FRESH_ATTR, build_model, build_tokenizer, fresh_parameter_names
 from tunelab.modules.finetune import FineTuneModule
+
+
+def task_of(cfg: DictConfig):
+    """The task object the data config names (``data.task``)."""
+    return tasks.get(cfg.data.get("task"))
 
 
 def build_datamodule(cfg: DictConfig, tokenizer) -> TaskDataModule:
@@ -29,13 +35,39 @@ def build_datamodule(cfg: DictConfig, tokenizer) -> TaskDataModule:
     return dm
 
 
+def world_size(trainer_cfg) -> int:
+    """Processes the trainer will start: devices x nodes (``auto`` counts the visible GPUs)."""
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        n = len(devices)
+    elif devices in ("auto", -1, "-1"):
+        import torch
+
+        n = torch.cuda.device_count() if trainer_cfg.get("accelerator") not in ("cpu",) else 1
+        n = max(n, 1)
+    else:
+        n = int(devices)
+    return n * int(trainer_cfg.get("num_nodes") or 1)
+
+
 def planned_steps(cfg: DictConfig, dm: TaskDataModule) -> int:
-    """Optimizer steps the run will take (AdaLoRA's schedule needs it before the trainer exists)."""
-    per_epoch = math.ceil(len(dm.records["train"]) / int(cfg.data.batch_size))
+    """Optimizer steps the run will take (AdaLoRA's schedule needs it before the trainer exists).
+
+    The same arithmetic as Lightning's ``estimated_stepping_batches`` on our sampler: each of
+    ``world`` ranks takes ``batches // world`` batches per epoch (the last incomplete round is
+    dropped), ``limit_train_batches`` caps those, and an epoch ends with a step even when its
+    last accumulation window is short.
+    """
+    batches = math.ceil(len(dm.records["train"]) / int(cfg.data.batch_size))
+    world = world_size(cfg.trainer)
+    per_rank = batches // world if world > 1 else batches
     limit = cfg.trainer.get("limit_train_batches")
     if isinstance(limit, int) and not isinstance(limit, bool):
-        per_epoch = min(per_epoch, limit)
-    steps = per_epoch * int(cfg.trainer.max_epochs) // int(cfg.trainer.get("accumulate_grad_batches") or 1)
+        per_rank = min(per_rank, limit)
+    elif isinstance(limit, float):
+        per_rank = int(per_rank * limit)
+    accumulate = int(cfg.trainer.get("accumulate_grad_batches") or 1)
+    steps = math.ceil(per_rank / accumulate) * int(cfg.trainer.max_epochs)
     max_steps = cfg.trainer.get("max_steps")
     return min(steps, max_steps) if max_steps and max_steps > 0 else max(steps, 1)
 
@@ -46,16 +78,18 @@ def build_module(cfg: DictConfig, dm: TaskDataModule, tokenizer) -> FineTuneModu
     if method_cfg.get("name") == "adalora" and not method_cfg.get("total_step"):
         method_cfg["total_step"] = planned_steps(cfg, dm)
     model = build_model(model_cfg, dm.task, dm.label_names, tokenizer)
+    fresh = getattr(model, FRESH_ATTR, [])
     model = apply_method(model, method_cfg, dm.task)
     return FineTuneModule(
         model=model,
-        task=dm.task,
+        task=dm.task.name,
         label_names=dm.label_names,
         optim=OmegaConf.to_container(cfg.optim, resolve=True),
         adversary=build_adversary(OmegaConf.to_container(cfg.adversarial, resolve=True)),
         # A from-scratch backbone cannot be rebuilt from a source, so its checkpoints keep everything.
         trainable_only_checkpoint=method_cfg.get("name") != "full" and not model_cfg.get("from_scratch"),
         robust_pgd=_robust_pgd(cfg),
+        fresh_weights=fresh_parameter_names(model, fresh),
     )
 
 
@@ -102,33 +136,19 @@ def build_tokenizer_from(cfg: DictConfig):
 
 
 # -- pretraining ----------------------------------------------------------------------------------
-PRETRAIN_TASKS = ("mlm", "clm")
-PRETRAIN_METHODS = ("full", "head_only")  # head_only fits a fresh LM head on a frozen encoder
-
-
 def is_pretraining(cfg: DictConfig) -> bool:
-    return cfg.data.get("task") in PRETRAIN_TASKS
+    return task_of(cfg).pretraining
 
 
 def build_pretraining(cfg: DictConfig):
     """Tokenizer (loaded, or trained on the corpus), text datamodule, LM model, PretrainModule."""
     from pathlib import Path
 
-    from tunelab.data.lm_collate import CLMCollator, MLMCollator
-    from tunelab.data.text import TextDataModule
     from tunelab.models.backbone import build_lm_model
     from tunelab.modules.pretrain import PretrainModule
 
-    data = OmegaConf.to_container(cfg.data, resolve=True)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    objective = data["task"]
-    dm = TextDataModule(
-        objective=objective, files=data["files"], hub=data.get("hub"), data_dir=data.get("data_dir"),
-        block_size=data["block_size"], batch_size=data["batch_size"], eval_batch_size=data["eval_batch_size"],
-        validation_fraction=data.get("validation_fraction", 0.05), seed=data.get("seed", 42),
-        streaming=data.get("streaming", False), cache_dir=data.get("cache_dir"), limit_docs=data.get("limit_docs"),
-        num_workers=data.get("num_workers", 0), name=data.get("name", "corpus"),
-    )
+    dm = instantiate(cfg.data, tokenizer=None)
     dm.load()
     train_tok = model_cfg.get("train_tokenizer")
     if train_tok:
@@ -141,13 +161,7 @@ def build_pretraining(cfg: DictConfig):
     else:
         tokenizer = build_tokenizer(model_cfg)
     dm.tokenizer = tokenizer
-    dm.collator = (MLMCollator(tokenizer, float(data.get("mlm_probability", 0.15)), bool(data.get("whole_word_mask", False)))
-                   if objective == "mlm" else CLMCollator())
-    model = build_lm_model(model_cfg, objective, tokenizer)
-    method = cfg.method.get("name")
-    if method not in PRETRAIN_METHODS:  # silently training everything would be a wrong result
-        raise ConfigError(f"method.name: {method} cannot serve {objective} pretraining; it supports "
-                          f"{', '.join(PRETRAIN_METHODS)}")
-    model = apply_method(model, OmegaConf.to_container(cfg.method, resolve=True), objective)
-    module = PretrainModule(model, objective, OmegaConf.to_container(cfg.optim, resolve=True))
+    model = build_lm_model(model_cfg, dm.task, tokenizer)
+    model = apply_method(model, OmegaConf.to_container(cfg.method, resolve=True), dm.task)
+    module = PretrainModule(model, dm.task.name, OmegaConf.to_container(cfg.optim, resolve=True))
     return tokenizer, dm, module

@@ -48,6 +48,6 @@ def export(cfg: DictConfig) -> dict[str, str]:
     model.save_pretrained(str(out / "model"))
     tokenizer.save_pretrained(str(out / "model"))
     (out / "model" / "tunelab_export.json").write_text(json.dumps(
-        {"ckpt_path": str(cfg.ckpt_path), "method": method, "task": dm.task, "labels": dm.label_names}, indent=2))
+        {"ckpt_path": str(cfg.ckpt_path), "method": method, "task": dm.task.name, "labels": dm.label_names}, indent=2))
     written["model"] = str(out / "model")
     return written

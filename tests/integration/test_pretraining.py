@@ -122,7 +122,7 @@ def test_head_only_fits_the_mlm_head_on_a_frozen_encoder(tiny_cfg, corpus, tmp_p
 
 
 def test_peft_method_on_pretraining_is_an_error(tiny_cfg, corpus, tmp_path):
-    with pytest.raises(TunelabError, match="method.name: lora cannot serve mlm pretraining"):
+    with pytest.raises(TunelabError, match="method.name: lora cannot serve mlm; it supports full, head_only"):
         train(tiny_cfg("data=pubmed_text", f"paths.data_dir={corpus}", "data.files.train=train.txt",
                        "data.files.validation=valid.txt", f"data.cache_dir={tmp_path / 'cache'}", "debug=fdr",
                        "method=lora", "optimized_mode=min"))

@@ -1,6 +1,7 @@
 """Sub-word label alignment: first sub-token labelled, the rest, specials and pads -100."""
 
-from tunelab.data.encoding import IGNORE, align_labels, encode_token_classification
+from tunelab.data.collate import IGNORE
+from tunelab.tasks.token_cls import align_labels, encode_token_classification
 from tunelab.models.backbone import build_tokenizer
 
 LABEL2ID = {"O": 0, "B-Disease": 1, "I-Disease": 2}

@@ -3,7 +3,7 @@
 import pytest
 
 from tunelab.data.collate import PadCollator
-from tunelab.data.encoding import IGNORE
+from tunelab.data.collate import IGNORE
 from tunelab.data.samplers import SeededBatchSampler
 
 

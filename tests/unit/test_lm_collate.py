@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tunelab.data.encoding import IGNORE
+from tunelab.data.collate import IGNORE
 from tunelab.data.lm_collate import CLMCollator, MLMCollator
 from tunelab.metrics.perplexity import Perplexity
 from tunelab.models.backbone import build_tokenizer

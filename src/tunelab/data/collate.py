@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from tunelab.data.encoding import IGNORE
+# The label id the loss ignores (sub-tokens after a word's first, special tokens, padding).
+IGNORE = -100
 
 # Key -> pad value. Word-level keys are padded along their own (word) axis.
 _PAD = {"attention_mask": 0, "token_type_ids": 0, "labels": IGNORE, "word_labels": IGNORE, "word_starts": -1}

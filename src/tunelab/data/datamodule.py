@@ -1,4 +1,5 @@
-"""LightningDataModule for supervised text tasks (token/sequence classification, multiple choice).
+"""LightningDataModule for supervised tasks: what is read, encoded and scored is the task's
+(``tunelab.tasks``); this module only reads, splits, batches and shards.
 
 ``prepare_data`` only checks that the data can be reached (it never sets state); ``setup`` reads,
 splits, builds the label vocabulary from the training split, and tokenizes on every process.
@@ -13,7 +14,8 @@ import lightning.pytorch as L
 import torch
 from torch.utils.data import DataLoader
 
-from tunelab.data import encoding, labels, sources
+from tunelab import tasks
+from tunelab.data import sources
 from tunelab.data.collate import PadCollator
 from tunelab.data.samplers import SeededBatchSampler
 from tunelab.errors import ConfigError
@@ -30,12 +32,6 @@ class _ListDataset:
 
     def __getitem__(self, i: int) -> dict:
         return self.items[i]
-
-
-def _length(item: dict) -> int:
-    """Sequence length for length grouping; a multiple-choice example counts its longest choice."""
-    ids = item["input_ids"]
-    return max(len(c) for c in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
 class TaskDataModule(L.LightningDataModule):
@@ -59,7 +55,9 @@ class TaskDataModule(L.LightningDataModule):
         eval_split: str = "test",
     ) -> None:
         super().__init__()
-        self.task = task
+        self.task = tasks.get(task)
+        if self.task.pretraining:
+            raise ConfigError(f"data.task: {task} is a pretraining objective; use _target_: tunelab.data.text.TextDataModule")
         self.name = name
         self.source = dict(source)
         self.split_spec = dict(split) if split else None
@@ -87,10 +85,10 @@ class TaskDataModule(L.LightningDataModule):
         splits = loaded.splits
         if self.limit:  # a fixed prefix: a quick, still deterministic, subset for smoke runs
             splits = {k: v[: self.limit] for k, v in splits.items()}
-        self.label_names = labels.build_label_names(self.task, splits["train"])
-        labels.check_known(self.task, self.label_names, splits, loaded.meta.get("files", {}))
+        self.label_names = self.task.label_names(splits["train"])
+        self.task.check_known(self.label_names, splits, loaded.meta.get("files", {}))
         self.records = splits
-        self.meta = {**loaded.meta, "name": self.name, "task": self.task, "limit": self.limit,
+        self.meta = {**loaded.meta, "name": self.name, "task": self.task.name, "limit": self.limit,
                      "num_labels": len(self.label_names)}
 
     def prepare_data(self) -> None:
@@ -104,13 +102,11 @@ class TaskDataModule(L.LightningDataModule):
             raise ConfigError("data: a tokenizer is required before setup()")
         label2id = {n: i for i, n in enumerate(self.label_names)}
         for split in ("train", "validation", "test"):
-            self.encoded[split] = encoding.encode(self.task, self.records[split], self.tokenizer, label2id, self.max_length)
-            cut = encoding.count_truncated(self.encoded[split])
+            self.encoded[split] = self.task.encode(self.records[split], self.tokenizer, label2id, self.max_length)
+            cut = self.task.count_truncated(self.encoded[split])
             if cut:
-                what = ("their cut words score as 'O'" if self.task == "token_classification"
-                        else "the question stem was cut, every option kept")
                 log.warning("%s/%s: %d examples truncated at %d tokens; %s",
-                            self.name, split, cut, self.max_length, what)
+                            self.name, split, cut, self.max_length, self.task.truncation_note)
             self.meta.setdefault("truncated", {})[split] = cut
 
     # -- loaders ---------------------------------------------------------------------------
@@ -120,7 +116,7 @@ class TaskDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         items = self.encoded[split]
         sampler = SeededBatchSampler(
-            [_length(it) for it in items],
+            [self.task.length(it) for it in items],
             self.batch_size if train else self.eval_batch_size,
             seed=self.seed,
             shuffle=train,
@@ -156,5 +152,5 @@ class TaskDataModule(L.LightningDataModule):
         if key not in self.encoded:
             records = perturb_records(self.records[self.eval_split], self.task, suite, rate, seed)
             label2id = {n: i for i, n in enumerate(self.label_names)}
-            self.encoded[key] = encoding.encode(self.task, records, self.tokenizer, label2id, self.max_length)
+            self.encoded[key] = self.task.encode(records, self.tokenizer, label2id, self.max_length)
         return self._loader(key, train=False)

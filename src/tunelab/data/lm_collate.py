@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from tunelab.data.encoding import IGNORE
+from tunelab.data.collate import IGNORE
 from tunelab.errors import ConfigError
 
 

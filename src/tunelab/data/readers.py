@@ -640,3 +640,47 @@ def fingerprint_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- headerless columns
+
+
+def read_columns(
+    path: str | os.PathLike[str],
+    columns: dict[str, int],
+    sep: str = "\t",
+    n_fields: int | None = None,
+    encoding: str = "utf-8",
+) -> list[dict[str, str]]:
+    """Read a headerless delimited file whose fields are picked by position.
+
+    ``columns`` maps record keys to 0-based field indices, e.g. ATEC's
+    ``id<TAB>sentence1<TAB>sentence2<TAB>label`` is ``{text: 1, text_pair: 2, label: 3}``.
+    Every non-blank line must have ``n_fields`` fields (default: the first line's count); a line
+    with another count, or an empty picked field, is a DataError naming ``path:line``. Byte-order
+    marks are removed wherever they occur: ATEC has a second one *inside* row 1's first sentence,
+    which would otherwise become a token of its own.
+    """
+    p = _require_file(path)
+    if not columns:
+        raise ConfigError("data.source.options.columns: map record keys to field indices, e.g. {text: 1, label: 3}")
+    records: list[dict[str, str]] = []
+    for lineno, line in _iter_lines(p, encoding):
+        if not line.strip():
+            continue
+        fields = line.replace("\ufeff", "").split(sep)
+        if n_fields is None:
+            n_fields = len(fields)
+        if len(fields) != n_fields:
+            raise DataError(f"{path}:{lineno}: expected {n_fields} fields separated by {sep!r}, got {len(fields)}")
+        record = {}
+        for key, idx in columns.items():
+            if not -n_fields <= idx < n_fields:
+                raise ConfigError(f"data.source.options.columns.{key}: field {idx} does not exist; "
+                                  f"{path} has {n_fields} fields per line")
+            value = fields[idx].strip()
+            if not value:
+                raise DataError(f"{path}:{lineno}: empty field {idx} ({key})")
+            record[key] = value
+        records.append(record)
+    return records

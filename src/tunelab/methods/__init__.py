@@ -1,6 +1,7 @@
 """The method axis: a function that wraps the backbone and decides which weights train.
 
-``apply_method(model, cfg, task)`` returns the model to train. ``full`` trains everything; PEFT
+``apply_method(model, cfg, task)`` returns the model to train; ``task`` is the task object
+(``tunelab.tasks``), which says which methods can serve it. ``full`` trains everything; PEFT
 methods (peft's LoRA, AdaLoRA, IA3, prefix/prompt tuning, our bottleneck adapters) register
 here the same way, so the LightningModule never knows which method is active.
 """
@@ -13,7 +14,7 @@ from torch import nn
 
 from tunelab.errors import ConfigError
 
-MethodFn = Callable[[nn.Module, Mapping[str, Any], str], nn.Module]
+MethodFn = Callable[[nn.Module, Mapping[str, Any], Any], nn.Module]
 _METHODS: dict[str, MethodFn] = {}
 
 
@@ -26,14 +27,14 @@ def register(name: str) -> Callable[[MethodFn], MethodFn]:
 
 
 @register("full")
-def full(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+def full(model: nn.Module, cfg: Mapping[str, Any], task) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(True)
     return model
 
 
 @register("head_only")
-def head_only(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+def head_only(model: nn.Module, cfg: Mapping[str, Any], task) -> nn.Module:
     """Linear probing: the backbone is frozen and only the head trains. A head weight tied to the
     backbone (an MLM decoder shares the word embeddings) stays frozen with it, so the encoder the
     probe measures is exactly the one loaded. Used to fit MiniLM's missing MLM head before
@@ -53,10 +54,14 @@ def head_only(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
     return model
 
 
-def apply_method(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+def apply_method(model: nn.Module, cfg: Mapping[str, Any], task) -> nn.Module:
     name = cfg.get("name")
     if name not in _METHODS:
         raise ConfigError(f"method.name: unknown method {name!r}; available: {sorted(_METHODS)}")
+    from tunelab import tasks
+
+    task = tasks.get(task)
+    task.check_method(name)  # silently training something else would be a wrong result
     return _METHODS[name](model, cfg, task)
 
 

@@ -127,7 +127,7 @@ def add_adapters(model: nn.Module, bottleneck: int = 64,
 
 
 @register("adapter")
-def adapter(model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+def adapter(model: nn.Module, cfg: Mapping[str, Any], task) -> nn.Module:
     # Reject typos ("bottle_neck") instead of silently training with the default.
     unknown = sorted(set(cfg) - _CFG_KEYS)
     if unknown:

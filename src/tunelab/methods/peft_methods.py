@@ -1,14 +1,10 @@
 """PEFT methods through the `peft` library: LoRA, AdaLoRA, IA3, prefix tuning, prompt tuning.
 
 Each is ``get_peft_model(model, <Config>)`` with the task head in ``modules_to_save`` so it
-always trains. Which objective each method can serve:
-
-* LoRA, AdaLoRA, IA3 inject into Linear layers: every objective (multiple choice has no peft
-  TaskType, so it gets a plain ``PeftModel`` with the head saved alongside).
-* Prefix tuning (virtual key/values in every layer) needs a peft TaskType: token and sequence
-  classification.
-* Prompt tuning prepends virtual tokens to the input, which shifts token positions: sequence
-  classification only (it does not fit token classification or multiple choice).
+always trains. Which task each method can serve is the task's to say (``task.methods``): LoRA,
+AdaLoRA and IA3 inject into Linear layers and fit every objective (a task without a peft TaskType,
+like multiple choice, gets a plain ``PeftModel`` with the head saved alongside); prefix tuning
+needs a peft TaskType; prompt tuning shifts token positions, so only sequence-level tasks take it.
 """
 
 from __future__ import annotations
@@ -22,28 +18,13 @@ from tunelab.errors import ConfigError
 from tunelab.methods import register
 from tunelab.methods.targets import check_targets, head_modules
 
-TASK_TYPES = {"token_classification": "TOKEN_CLS", "sequence_classification": "SEQ_CLS", "multiple_choice": None}
-SUPPORTED = {
-    "lora": set(TASK_TYPES),
-    "adalora": set(TASK_TYPES),
-    "ia3": set(TASK_TYPES),
-    "prefix_tuning": {"token_classification", "sequence_classification"},
-    "prompt_tuning": {"sequence_classification"},
-}
+PEFT_METHODS = ("lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning")
 
 
-def check_supported(method: str, task: str) -> None:
-    if task not in SUPPORTED[method]:
-        raise ConfigError(
-            f"method.name: {method} cannot serve {task}; it supports {', '.join(sorted(SUPPORTED[method]))}"
-        )
-
-
-def _peft_config(method: str, cfg: Mapping[str, Any], task: str, heads: list[str]):
+def _peft_config(method: str, cfg: Mapping[str, Any], task, heads: list[str]):
     import peft
 
-    task_type = TASK_TYPES[task]
-    common = {"task_type": task_type} if task_type else {}
+    common = {"task_type": task.peft_task_type} if task.peft_task_type else {}
     targets = list(cfg["target_modules"]) if cfg.get("target_modules") else None
     if method == "lora":
         return peft.LoraConfig(r=int(cfg["r"]), lora_alpha=float(cfg["alpha"]), lora_dropout=float(cfg["dropout"]),
@@ -72,10 +53,10 @@ def _peft_config(method: str, cfg: Mapping[str, Any], task: str, heads: list[str
     raise ConfigError(f"method.name: unknown peft method {method!r}")
 
 
-def wrap_with_peft(method: str, model: nn.Module, cfg: Mapping[str, Any], task: str) -> nn.Module:
+def wrap_with_peft(method: str, model: nn.Module, cfg: Mapping[str, Any], task) -> nn.Module:
     import peft
 
-    check_supported(method, task)
+    task.check_method(method)
     if method in ("lora", "adalora", "ia3"):
         check_targets(model, cfg.get("target_modules"))
         if method == "ia3":
@@ -91,10 +72,34 @@ class AdaLoraAllocator(L.Callback):
     step and before the gradients are zeroed. It masks lora_E in place, so it must also run
     before the next forward: ``on_train_batch_end`` is that point (Lightning zeroes gradients
     inside the next step's closure, after that step's forward, where masking would break
-    autograd: "modified by an inplace operation")."""
+    autograd: "modified by an inplace operation").
+
+    The allocator's sensitivity averages (``ipt``, ``exp_avg_ipt``, ``exp_avg_unc``) steer which
+    ranks survive; they travel with the checkpoint (``state_dict``), so a resumed run prunes the
+    same ranks as an uninterrupted one instead of restarting the averages from zero."""
+
+    STATE = ("ipt", "exp_avg_ipt", "exp_avg_unc")
 
     def __init__(self) -> None:
         self._last_step = 0
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        alloc = getattr(self, "_allocator", None)
+        state = {k: {n: t.detach().cpu().clone() for n, t in getattr(alloc, k).items()} for k in self.STATE} if alloc else {}
+        return {"last_step": self._last_step, **state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._last_step = int(state.get("last_step", 0))
+        self._pending = {k: state[k] for k in self.STATE if k in state}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._allocator = pl_module.model.base_model.rankallocator
+        if self._pending:
+            device = pl_module.device
+            for k, tensors in self._pending.items():
+                setattr(self._allocator, k, {n: t.to(device) for n, t in tensors.items()})
+            self._pending = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step != self._last_step:  # an optimizer step happened (accumulation aware)
@@ -102,5 +107,5 @@ class AdaLoraAllocator(L.Callback):
             pl_module.model.base_model.update_and_allocate(trainer.global_step)
 
 
-for _name in SUPPORTED:
+for _name in PEFT_METHODS:
     register(_name)(lambda model, cfg, task, _m=_name: wrap_with_peft(_m, model, cfg, task))

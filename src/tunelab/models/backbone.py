@@ -18,14 +18,10 @@ from tunelab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-LM_HEADS = {"mlm": "AutoModelForMaskedLM", "clm": "AutoModelForCausalLM"}
-
-HEADS = {
-    "token_classification": "AutoModelForTokenClassification",
-    "sequence_classification": "AutoModelForSequenceClassification",
-    # One score per (question, option) pair, softmax over the options.
-    "multiple_choice": "AutoModelForMultipleChoice",
-}
+# Set on a loaded model: the parameter tensors ``from_pretrained`` initialised afresh (missing in
+# the source: a new head, BERT's pooler when the source is an MLM export). A checkpoint that keeps
+# only trainable weights must still keep these, or a reload rebuilds them with another seed.
+FRESH_ATTR = "tunelab_fresh_params"
 
 
 def resolve_source(spec: str, key: str = "model.name_or_path") -> str:
@@ -82,24 +78,32 @@ def scratch_config(scratch: Mapping[str, Any], tokenizer=None, **defaults):
     return transformers.AutoConfig.for_model(model_type, **fields)
 
 
-def build_model(model_cfg: Mapping[str, Any], task: str, label_names: list[str], tokenizer=None):
-    import transformers
-
-    if task not in HEADS:
-        raise ConfigError(f"data.task: no model head for task {task!r}; known: {sorted(HEADS)}")
-    cls = getattr(transformers, HEADS[task])
+def build_model(model_cfg: Mapping[str, Any], task, label_names: list[str], tokenizer=None):
+    """The task's Hugging Face auto model with a ``len(label_names)``-way head."""
     id2label = dict(enumerate(label_names))
     label2id = {n: i for i, n in id2label.items()}
+    return _build(model_cfg, task, tokenizer, num_labels=len(label_names), id2label=id2label, label2id=label2id)
+
+
+def _build(model_cfg: Mapping[str, Any], task, tokenizer, **head):
+    import transformers
+
+    from tunelab import tasks
+
+    cls = getattr(transformers, tasks.get(task).auto_class)
     if model_cfg.get("from_scratch"):
-        config = scratch_config(model_cfg["from_scratch"], tokenizer,
-                                num_labels=len(label_names), id2label=id2label, label2id=label2id)
+        config = scratch_config(model_cfg["from_scratch"], tokenizer, **head)
         model = cls.from_config(config)
+        setattr(model, FRESH_ATTR, [])  # everything is fresh; such checkpoints keep every tensor
     else:
         source = resolve_source(model_cfg["name_or_path"])
-        model = _from_pretrained(
-            cls, source, "model.name_or_path",
-            num_labels=len(label_names), id2label=id2label, label2id=label2id,
-        )
+        model, info = _from_pretrained(cls, source, "model.name_or_path", output_loading_info=True, **head)
+        missing = set(info.get("missing_keys", []))
+        fresh = [p for n, p in model.named_parameters() if n in missing]
+        setattr(model, FRESH_ATTR, fresh)
+        if fresh:
+            log.info("%s: %d tensors initialised afresh (not in the source), e.g. %s", source, len(fresh),
+                     sorted(missing)[0])
     if tokenizer is not None:
         emb = model.get_input_embeddings().num_embeddings
         if len(tokenizer) > emb:
@@ -109,35 +113,38 @@ def build_model(model_cfg: Mapping[str, Any], task: str, label_names: list[str],
     return model
 
 
+def fresh_parameter_names(model, fresh: list) -> list[str]:
+    """Names, in ``model`` (possibly wrapped by peft since), of the freshly initialised tensors.
+
+    A head in peft's ``modules_to_save`` trains as a copy (saved as trainable); the frozen
+    ``original_module`` it was copied from is only there to disable the adapter, never used in the
+    forward pass, so it is left out."""
+    ids = {id(p) for p in fresh}
+    return [n for n, p in model.named_parameters() if id(p) in ids and ".original_module." not in n]
+
+
 def count_parameters(model) -> dict[str, int | float]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / max(total, 1)}
 
 
-def build_lm_model(model_cfg: Mapping[str, Any], objective: str, tokenizer):
-    """A masked- or causal-LM model: from scratch (vocabulary sized to the tokenizer) or continued
-    from a pretrained folder. A checkpoint without an LM head (MiniLM's package) gets a fresh one,
-    and the log says so."""
-    import transformers
-
-    if objective not in LM_HEADS:
-        raise ConfigError(f"data.task: unknown pretraining objective {objective!r}; use mlm or clm")
-    cls = getattr(transformers, LM_HEADS[objective])
+def build_lm_model(model_cfg: Mapping[str, Any], task, tokenizer):
+    """A masked- or causal-LM model: from scratch (vocabulary sized to the tokenizer, its special
+    token ids in the config) or continued from a pretrained folder. A source without an LM head
+    (MiniLM's package) gets a fresh one, and the log says so."""
+    special = {}
     if model_cfg.get("from_scratch"):
         special = {k: getattr(tokenizer, k) for k in ("pad_token_id", "bos_token_id", "eos_token_id")
                    if getattr(tokenizer, k, None) is not None}
-        config = scratch_config(model_cfg["from_scratch"], tokenizer, **special)
-        model = cls.from_config(config)
-        log.info("pretraining %s from scratch: %s, vocabulary %d", objective, config.model_type, len(tokenizer))
-    else:
-        source = resolve_source(model_cfg["name_or_path"])
-        model, info = _from_pretrained(cls, source, "model.name_or_path", output_loading_info=True)
-        fresh = [k for k in info.get("missing_keys", []) if not k.startswith(model.base_model_prefix)]
-        if fresh:
-            log.warning("%s has no %s head: a fresh one was initialised (%d tensors, e.g. %s)",
-                        source, objective.upper(), len(fresh), sorted(fresh)[0])
-    emb = model.get_input_embeddings().num_embeddings
-    if len(tokenizer) > emb:
-        raise ConfigError(f"model.tokenizer: tokenizer has {len(tokenizer)} tokens but the model embeds only {emb}")
+    from tunelab import tasks
+
+    task = tasks.get(task)
+    model = _build(model_cfg, task, tokenizer, **special)
+    base = getattr(model, model.base_model_prefix, None)
+    backbone = {id(p) for p in base.parameters()} if base is not None else set()
+    head = [p for p in getattr(model, FRESH_ATTR) if id(p) not in backbone]
+    if head and not model_cfg.get("from_scratch"):
+        log.warning("%s has no %s head: a fresh one was initialised (%d tensors)",
+                    model_cfg["name_or_path"], task.name.upper(), len(head))
     return model

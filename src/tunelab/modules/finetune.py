@@ -1,4 +1,4 @@
-"""One LightningModule for supervised fine-tuning (token and sequence classification).
+"""One LightningModule for supervised fine-tuning, whatever the task (``tunelab.tasks``).
 
 It wraps a plain Hugging Face model handed to it; the method (full or PEFT) already shaped that
 model, and the adversarial strategy is injected, so no subclass exists per combination.
@@ -14,11 +14,10 @@ import lightning.pytorch as L
 import torch
 from torch import nn
 
+from tunelab import tasks
 from tunelab.adversarial import NoAdversary
 from tunelab.adversarial.embedding import loss_fn, pgd_delta, split_inputs
 from tunelab.errors import ConfigError
-from tunelab.metrics.classification import ClassificationReport
-from tunelab.metrics.entities import EntityF1
 from tunelab.optim import build_optimizer
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
@@ -34,6 +33,7 @@ class FineTuneModule(L.LightningModule):
         adversary: Any = None,
         trainable_only_checkpoint: bool = False,
         robust_pgd: Mapping[str, Any] | None = None,
+        fresh_weights: list[str] | None = None,
     ) -> None:
         super().__init__()
         # label_names and optim go into every checkpoint; the model weights are saved as state.
@@ -41,24 +41,25 @@ class FineTuneModule(L.LightningModule):
         # from_pretrained returns a model in eval mode, and Lightning >= 2.2 keeps each submodule's
         # mode at fit start: without this, dropout would silently stay off during training.
         self.model = model.train()
-        self.task = task
+        self.task = tasks.get(task)  # the hyperparameter is the name; the object decides the rest
         self.label_names = list(label_names)
         self.optim_cfg = dict(optim)
         self.adversary = adversary or NoAdversary()
-        metric = EntityF1 if task == "token_classification" else ClassificationReport
-        self.val_metric = metric(self.label_names)
-        self.test_metric = metric(self.label_names)
-        self.outside_id = self.label_names.index("O") if "O" in self.label_names else 0
+        self.val_metric = self.task.metric(self.label_names)
+        self.test_metric = self.task.metric(self.label_names)
         self.test_report: dict | None = None
         # Test-time embedding-space PGD attacks, one metric per radius (test/robust_pgd_eps<e>_*).
         self.robust_pgd = dict(robust_pgd or {})
         self.pgd_eps = [float(e) for e in self.robust_pgd.get("eps") or []]
-        self.robust_metrics = nn.ModuleList(metric(self.label_names) for _ in self.pgd_eps)
+        self.robust_metrics = nn.ModuleList(self.task.metric(self.label_names) for _ in self.pgd_eps)
         self.attacks_enabled = True
         # PEFT runs keep only adapter and head weights in checkpoints; the frozen backbone is
         # rebuilt from its source. Lightning then loads non-strictly and we check the keys ourselves.
         self.trainable_only_checkpoint = trainable_only_checkpoint
         self.strict_loading = not trainable_only_checkpoint
+        # Frozen but freshly initialised weights (e.g. the pooler of a classifier built from an MLM
+        # export): not rebuildable from the source, so trainable-only checkpoints keep them too.
+        self.fresh_weights = [f"model.{n}" for n in fresh_weights or []]
 
     @staticmethod
     def model_inputs(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -79,15 +80,7 @@ class FineTuneModule(L.LightningModule):
         self._update(metric, out.logits, batch)
 
     def _update(self, metric, logits: torch.Tensor, batch) -> None:
-        preds = logits.argmax(-1)
-        if self.task == "token_classification":
-            # Word-level predictions: each word's first sub-token; a word lost to truncation is "O".
-            starts = batch["word_starts"]
-            word_preds = preds.gather(1, starts.clamp(min=0))
-            word_preds = torch.where(starts >= 0, word_preds, torch.full_like(word_preds, self.outside_id))
-            metric.update(word_preds, batch["word_labels"])
-        else:
-            metric.update(preds, batch["labels"])
+        metric.update(*self.task.metric_inputs(logits, batch, self.label_names))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metric, "val")
@@ -138,6 +131,7 @@ class FineTuneModule(L.LightningModule):
         if not self.trainable_only_checkpoint:
             return keys
         trainable = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
+        trainable |= set(self.fresh_weights)
         # peft keeps non-trainable adapter state too (AdaLoRA's ranknum): names with the adapter name.
         return {k for k in keys if k in trainable or ".default." in k or k.endswith(".default")}
 
@@ -161,6 +155,6 @@ class FineTuneModule(L.LightningModule):
         self.load_state_dict(state_dict, strict=self.strict_loading)
 
     def configure_optimizers(self):
-        total = int(self.trainer.estimated_stepping_batches)
+        total = self.trainer.estimated_stepping_batches  # float inf for a stream: optim refuses it
         opt, sched = build_optimizer(self.model, self.optim_cfg, total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,9 +1,5 @@
-"""One LightningModule for language-model pretraining: masked LM or causal LM.
-
-Reports loss and perplexity over the whole validation split. For masked LM the vocabulary
-projection (30522-way for MiniLM: most of the compute) runs only at the ~15% masked positions:
-the backbone's hidden states are gathered there and the MLM head is applied to those alone.
-"""
+"""One LightningModule for language-model pretraining; the objective (``tunelab.tasks``: mlm,
+clm) computes the loss. Reports loss and perplexity over the whole validation split."""
 
 from __future__ import annotations
 
@@ -11,48 +7,31 @@ from typing import Any, Mapping
 
 import lightning.pytorch as L
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from tunelab.data.encoding import IGNORE
-from tunelab.methods.targets import head_modules
+from tunelab import tasks
+from tunelab.errors import ConfigError
 from tunelab.metrics.perplexity import Perplexity
 from tunelab.optim import build_optimizer
-
-OBJECTIVES = ("mlm", "clm")
 
 
 class PretrainModule(L.LightningModule):
     def __init__(self, model: nn.Module, objective: str, optim: Mapping[str, Any], masked_only_logits: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}")
+        self.task = tasks.get(objective)
+        if not self.task.pretraining:
+            raise ConfigError(f"data.task: {objective} is not a pretraining objective")
         self.model = model.train()  # from_pretrained leaves eval mode; Lightning keeps it (dropout off)
-        self.objective = objective
         self.optim_cfg = dict(optim)
-        heads = head_modules(model)
-        # Gathering before the head needs a single head module applied to hidden states (BERT's `cls`).
-        self.head_name = heads[0] if (objective == "mlm" and masked_only_logits and len(heads) == 1) else None
+        # MLM: apply the vocabulary projection only at the masked positions (most of the compute).
+        self.head_name = self.task.logits_head(model) if masked_only_logits else None
         self.val_ppl = Perplexity()
         self.test_ppl = Perplexity()
 
     def lm_loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         """Mean token loss and the number of predicted tokens it averages over."""
-        if self.objective == "clm":
-            out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-            ids = batch["input_ids"]
-            return out.loss, ids.shape[0] * (ids.shape[1] - 1)
-        labels = batch["labels"]
-        selected = labels != IGNORE
-        n = int(selected.sum())
-        if self.head_name is None:
-            return self.model(**batch).loss, n
-        base = getattr(self.model, self.model.base_model_prefix)
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-        hidden = base(**inputs).last_hidden_state
-        logits = getattr(self.model, self.head_name)(hidden[selected])
-        return F.cross_entropy(logits.float(), labels[selected]), n
+        return self.task.loss(self.model, batch, self.head_name)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self.lm_loss(batch)
@@ -81,5 +60,5 @@ class PretrainModule(L.LightningModule):
         self._log(self.test_ppl, "test")
 
     def configure_optimizers(self):
-        opt, sched = build_optimizer(self.model, self.optim_cfg, int(self.trainer.estimated_stepping_batches))
+        opt, sched = build_optimizer(self.model, self.optim_cfg, self.trainer.estimated_stepping_batches)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from typing import Optional
 
-from tunelab.data.sources import ALL_TASKS, MULTIPLE_CHOICE_TASKS, SEQUENCE_TASKS, TOKEN_TASKS
+from tunelab import tasks
 from tunelab.errors import ConfigError
 
 Tags = Optional[list[str]]
@@ -190,20 +190,13 @@ def perturb_records(records: list[dict], task: str, suite: str, rate: float, see
     depend on the other records. ``rate`` is the per-word probability of an edit.
     """
     check_args(suite, rate)
-    if task not in ALL_TASKS:
-        raise ConfigError(f"data.task: unknown task {task!r}; known: {sorted(ALL_TASKS)}")
+    task = tasks.get(task)
     fn = SUITES[suite]
     out = []
     for i, record in enumerate(records):
         rng = random.Random(f"{seed}:{suite}:{i}")
-        new = copy.deepcopy(record)
-        if task in TOKEN_TASKS:
-            new["tokens"], new["tags"] = fn(list(record["tokens"]), list(record["tags"]), rate, rng)
-        elif task in SEQUENCE_TASKS:
-            for key in ("text", "text_pair"):
-                if new.get(key) is not None:
-                    new[key] = _perturb_text(new[key], fn, rate, rng)
-        elif task in MULTIPLE_CHOICE_TASKS:
-            new["question"] = _perturb_text(new["question"], fn, rate, rng)
+        new = task.perturb(copy.deepcopy(record),
+                           lambda text: _perturb_text(text, fn, rate, rng),
+                           lambda tokens, tags: fn(tokens, tags, rate, rng))
         out.append(new)
     return out
