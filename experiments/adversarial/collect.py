@@ -1,8 +1,11 @@
-"""Collect logs/adversarial/<data>_<strategy>/ into experiments/adversarial/results.md."""
+"""Collect the runs of run_compare.sh into experiments/adversarial/results.md.
+
+Reads the committed run files experiments/adversarial/results/<data>_<strategy>[_eps<E>]/ and finished
+runs under logs/adversarial/ not copied yet (copying them there); earlier rows without files stay as they are.
+"""
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -10,21 +13,28 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE.parent))
+
+import _results  # noqa: E402
+
+RESULTS_MD = HERE / "results.md"
+LOGS = ROOT / "logs" / "adversarial"
 
 DATASETS = {"fpb": "acc", "banking77": "acc", "ncbi": "f1"}
 STRATEGIES = ["none", "fgm", "pgd", "freelb"]
 
 
-def load_runs(data: str, adv: str) -> list[tuple[str, dict, dict]]:
+def load_runs(data: str, adv: str, dirs: dict[str, Path] | None = None) -> list[tuple[str, dict, dict]]:
     """(label, metrics, run_info) of <data>_<adv> and its other training radii <data>_<adv>_eps<E>."""
+    dirs = _results.run_dirs("adversarial", LOGS) if dirs is None else dirs
     found = []
-    for d in sorted((ROOT / "logs" / "adversarial").glob(f"{data}_{adv}*")):
-        if d.name != f"{data}_{adv}" and not d.name.startswith(f"{data}_{adv}_eps"):
+    for name, d in dirs.items():
+        if name != f"{data}_{adv}" and not name.startswith(f"{data}_{adv}_eps"):
             continue
-        if (d / "metrics.json").is_file() and (d / "run_info.json").is_file():
-            info = json.loads((d / "run_info.json").read_text())
+        if run := _results.load_run(d):
+            info = run["info"]
             eps = info["config"]["adversarial"].get("eps")
-            found.append((adv if eps is None else f"{adv} eps {eps:g}", json.loads((d / "metrics.json").read_text()), info))
+            found.append((adv if eps is None else f"{adv} eps {eps:g}", run["metrics"], info))
     return sorted(found, key=lambda r: -(r[2]["config"]["adversarial"].get("eps") or 0))
 
 
@@ -43,7 +53,9 @@ def median_epoch_seconds(info: dict) -> float:
 def main() -> None:
     from tunelab.run_info import machine_header
 
-    out = ["# Adversarial training and robustness (issue 5)", "", machine_header().rstrip(),
+    dirs = _results.run_dirs("adversarial", LOGS)
+    earlier = _results.previous_rows(RESULTS_MD)
+    out = ["# Adversarial training and robustness (issue 5)", "", f"- {_results.NOTE}", machine_header().rstrip(),
            "- commands (`TUNELAB_DATA_DIR=../shared/datasets` before each): `bash experiments/adversarial/run_compare.sh fpb`,",
            "  `EPS=1 bash experiments/adversarial/run_compare.sh fpb` (the eps-1 fpb runs were made when 1 was the default),",
            "  `EPOCHS=4 bash experiments/adversarial/run_compare.sh banking77` (2 epochs left it underfit: val acc 0.78),",
@@ -54,8 +66,9 @@ def main() -> None:
            "  have l2 norm ~10 per token, ~50 for a 25-token sentence); <suite>: seeded text perturbation of the test split at rate 0.1;",
            "  time/epoch vs none: median epoch seconds relative to `none`, same session", ""]
     for data, metric in DATASETS.items():
-        runs = [r for adv in STRATEGIES for r in load_runs(data, adv)]
-        if not runs:
+        runs = [r for adv in STRATEGIES for r in load_runs(data, adv, dirs)]
+        if not runs:  # no run files: the section as results.md had it
+            out += _results.previous_section(RESULTS_MD, f"## {data}")
             continue
         keys = {k for _, m, _ in runs for k in m if k.startswith("test/robust_") and k.endswith(f"_{metric}")}
         robust = sorted(keys, key=robust_order)
@@ -69,11 +82,16 @@ def main() -> None:
             vals = [f"{m[f'test/{metric}']:.4f}", *(f"{m[k]:.4f}" if k in m else "-" for k in robust),
                     f"{sec:.0f}", f"{sec / base:.2f}" if base else "-", str(len(info["throughput"])), info["git_commit"][:10]]
             out.append(f"| {label} | " + " | ".join(vals) + " |")
+        header = out[-len(runs) - 2]
+        labels = {label for label, _, _ in runs}
+        for (heading, key), line in earlier.items():  # earlier rows of this dataset without run files
+            if heading == data and key not in labels and key != "strategy" and _results.previous_row(earlier, data, key, header):
+                out.append(line)
         out.append("")
     out += ["Anchor: FreeLB +1.1 GLUE points on BERT-base (Zhu et al. 2020). What the tables show:",
             "[findings.md](findings.md) (hand-written).", ""]
-    (HERE / "results.md").write_text("\n".join(out))
-    print("\n".join(out))
+    if _results.write_results(RESULTS_MD, out, len(dirs)):
+        print("\n".join(out))
 
 
 if __name__ == "__main__":

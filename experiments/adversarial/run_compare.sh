@@ -2,7 +2,8 @@
 # Issue 5 comparison: none vs FGM vs PGD-3 vs FreeLB-3 on Financial PhraseBank, BANKING77 and
 # NCBI-disease; clean metrics plus robust ones (PGD attack at several radii, text perturbations).
 # One run at a time; runs land in logs/adversarial/<data>_<strategy>/ (skipped if done; an
-# interrupted one resumes from its last.ckpt).
+# interrupted one resumes from its last.ckpt); a finished run's small result files are copied to
+# experiments/adversarial/results/<data>_<strategy>[_eps<E>]/ (committed; collect.py reads them).
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/adversarial/run_compare.sh [fpb banking77 ncbi]
 #   EPS=1 bash experiments/adversarial/run_compare.sh fpb   # a radius other than the conf default (0.25):
 #     fgm/pgd/freelb only, into <data>_<strategy>_eps1/, step size 0.4 eps and FreeLB start 0.1 eps
@@ -35,6 +36,7 @@ for s in "${sets[@]}"; do
     python train.py +experiment="full_$s" adversarial="$adv" "${radius[@]}" "${ROBUST[@]}" task_name="adv_${s}_${adv}" \
       trainer.max_epochs="$epochs" hydra.run.dir="$dir" trainer.enable_progress_bar=false callbacks.progress_bar=null \
       "${resume[@]}" >> "$dir.log" 2>&1 || echo "FAILED $dir (see $dir.log)"
+    python experiments/_results.py copy adversarial "$dir"
   done
 done
 python experiments/adversarial/collect.py

@@ -1,4 +1,8 @@
-"""Collect the real runs under logs/foundation/ into experiments/foundation/results.md."""
+"""Collect the real runs of run_real.sh into experiments/foundation/results.md.
+
+Reads the committed run files experiments/foundation/results/<experiment>/ and finished runs under
+logs/foundation/ not copied yet (copying them there); earlier rows without files stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+
+import _results  # noqa: E402
+
+RESULTS_MD = HERE / "results.md"
+LOGS = ROOT / "logs" / "foundation"
+HEADER = "| command | result | schedule | train/val/test | wall time | commit | published anchor |"
 
 ANCHORS = {
     "full_ncbi": "BERT-base 85.7 F1 (BLURB)",
     "full_fpb": "FinBERT acc 0.86 (Araci 2019; different split)",
 }
+HEADING = "Foundation: full fine-tuning of all-MiniLM-L6-v2 on the real datasets"
 ORDER = ["full_ncbi", "full_bc5cdr", "full_cmedqa_ner", "full_fpb", "full_banking77", "full_chnsenticorp"]
 
 
@@ -42,14 +54,21 @@ def row(name: str, run: Path) -> str | None:
 def main() -> None:
     from tunelab.run_info import machine_header as header
 
-    rows = [r for n in ORDER if (r := row(n, ROOT / "logs" / "foundation" / n))]
+    dirs = _results.run_dirs("foundation", LOGS)
+    earlier = _results.previous_rows(RESULTS_MD)
+    rows = []
+    for n in ORDER:
+        r = row(n, dirs[n]) if n in dirs else None
+        # No run files: the row as the table had it (keyed by its command cell).
+        r = r or _results.previous_row(earlier, HEADING, f"`python train.py +experiment={n}`", HEADER)
+        rows += [r] if r else []
     lines = [
-        "# Foundation: full fine-tuning of all-MiniLM-L6-v2 on the real datasets", "",
+        f"# {HEADING}", "", f"- {_results.NOTE}",
         header().rstrip(),
         "- data: ../shared/datasets (TUNELAB_DATA_DIR); metrics of the best validation checkpoint;",
         "  NER scores are strict IOB2 entity level over the whole split (words, not sub-tokens)",
         "- one seed (42) per experiment; epochs run / max (early stopping patience 3)", "",
-        "| command | result | schedule | train/val/test | wall time | commit | published anchor |",
+        HEADER,
         "| --- | --- | --- | --- | --- | --- | --- |",
         *rows, "",
         "Notes:",
@@ -65,8 +84,8 @@ def main() -> None:
         "  classification/NER runs do not take (DDP evaluation sharding, multiple-choice truncation, perturbed loaders).",
         "",
     ]
-    (HERE / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    if _results.write_results(RESULTS_MD, lines, len(dirs)):
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

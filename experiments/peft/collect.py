@@ -1,8 +1,11 @@
-"""Collect logs/peft/<exp>_s<seed>/ runs into experiments/peft/results.md (mean ± std over seeds)."""
+"""Collect the runs of run_compare.sh into experiments/peft/results.md (mean ± std over seeds).
+
+Reads the committed run files experiments/peft/results/<exp>_s<seed>/ and finished runs under
+logs/peft/ not copied yet (copying them there); rows of earlier runs without files are kept as they are.
+"""
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -11,6 +14,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE.parent))
+
+import _results  # noqa: E402
+
+RESULTS_MD = HERE / "results.md"
+LOGS = ROOT / "logs" / "peft"
 
 METHODS = ["full", "lora", "adalora", "ia3", "adapter"]
 
@@ -22,15 +31,16 @@ def _mean_std(xs: list[float]) -> str:
 
 
 def load_runs() -> dict[str, list[dict]]:
+    """Runs by experiment (``<exp>`` of ``<exp>_s<seed>``), each {"metrics", "info", "report", ...}."""
     runs: dict[str, list[dict]] = defaultdict(list)
-    for d in sorted((ROOT / "logs" / "peft").glob("*_s*")):
-        m, i = d / "metrics.json", d / "run_info.json"
-        if d.is_dir() and m.is_file() and i.is_file():
-            runs[d.name.rsplit("_s", 1)[0]].append({"metrics": json.loads(m.read_text()), "info": json.loads(i.read_text())})
+    for name, d in _results.run_dirs("peft", LOGS).items():
+        if "_s" in name and (run := _results.load_run(d)):
+            runs[name.rsplit("_s", 1)[0]].append(run)
     return runs
 
 
-def table(runs: dict[str, list[dict]], dataset: str, metric: str, extra: str | None = None) -> list[str]:
+def table(runs: dict[str, list[dict]], dataset: str, metric: str, extra: str | None = None,
+          heading: str = "", earlier: dict | None = None) -> list[str]:
     full = runs.get(f"full_{dataset}", [])
     full_epoch = statistics.median(t["epoch_seconds"] for r in full for t in r["info"]["throughput"]) if full else None
     extra_head = f" test {extra} |" if extra else ""
@@ -39,7 +49,9 @@ def table(runs: dict[str, list[dict]], dataset: str, metric: str, extra: str | N
              "| --- | --- |" + (" --- |" if extra else "") + " --- | --- | --- | --- | --- | --- | --- | --- |"]
     for method in METHODS:
         rs = runs.get(f"{method}_{dataset}", [])
-        if not rs:
+        if not rs:  # no run files: the earlier row as the table had it, if its columns still fit
+            old = _results.previous_row(earlier or {}, heading, method, lines[0])
+            lines += [old] if old else []
             continue
         info = rs[0]["info"]
         epoch_s = statistics.median(t["epoch_seconds"] for r in rs for t in r["info"]["throughput"])
@@ -54,15 +66,12 @@ def table(runs: dict[str, list[dict]], dataset: str, metric: str, extra: str | N
     return lines
 
 
-def single_class_runs(dataset: str) -> tuple[int, int]:
+def single_class_runs(runs: dict[str, list[dict]], dataset: str) -> tuple[int, int]:
     """(runs whose test predictions are all one class, runs): recall 1.0 on a class means every item got it."""
-    dirs = [d for d in (ROOT / "logs" / "peft").glob(f"*_{dataset}_s*") if (d / "metrics.json").is_file()]
-    one = 0
-    for d in dirs:
-        report = json.loads((d / "test_report.json").read_text())
-        one += any(isinstance(v, dict) and k not in ("macro avg", "weighted avg") and v.get("recall") == 1.0
-                   for k, v in report.items())
-    return one, len(dirs)
+    reports = [r["report"] for exp, rs in runs.items() if exp.endswith(f"_{dataset}") for r in rs if r["report"]]
+    one = sum(any(isinstance(v, dict) and k not in ("macro avg", "weighted avg") and v.get("recall") == 1.0
+                  for k, v in report.items()) for report in reports)
+    return one, len(reports)
 
 
 def pubmedqa_reading(one: int, n: int) -> str:
@@ -73,11 +82,21 @@ def pubmedqa_reading(one: int, n: int) -> str:
     return line
 
 
+def _reading(runs: dict[str, list[dict]]) -> str:
+    one, n = single_class_runs(runs, "pubmedqa")
+    if n == 0:  # no run files: the line as results.md had it
+        lines = RESULTS_MD.read_text().splitlines() if RESULTS_MD.is_file() else []
+        return next((line for line in lines if line.startswith("Runs whose best-validation")), pubmedqa_reading(0, 0))
+    return pubmedqa_reading(one, n)
+
+
 def main() -> None:
     from tunelab.run_info import machine_header
 
     runs = load_runs()
-    out = ["# PEFT comparison (issue 3)", "", machine_header().rstrip(),
+    earlier = _results.previous_rows(RESULTS_MD)
+    ncbi, pubmedqa = "## NCBI-disease (test entity F1)", "## PubMedQA PQA-L (official 500 test; test accuracy)"
+    out = ["# PEFT comparison (issue 3)", "", f"- {_results.NOTE}", machine_header().rstrip(),
            "- command: `TUNELAB_DATA_DIR=../shared/datasets bash experiments/peft/run_compare.sh`",
            "- backbone all-MiniLM-L6-v2; metrics of the best validation checkpoint; time/epoch ratio: median",
            "  epoch seconds relative to full fine-tuning measured in the same session",
@@ -86,9 +105,9 @@ def main() -> None:
            "  memory (CPU run: it includes ~0.45 GB for Python, torch and the loaded MiniLM, measured alone)",
            "- budget: every method gets the same epochs per dataset (NCBI 3, PubMedQA 5 with early stopping",
            "  patience 3; the experiment files say 5 and 10), one run at a time on 2 cores", "",
-           "## NCBI-disease (test entity F1)", "", *table(runs, "ncbi", "f1"), "",
-           "## PubMedQA PQA-L (official 500 test; test accuracy)", "", *table(runs, "pubmedqa", "acc", extra="macro_f1"), "",
-           pubmedqa_reading(*single_class_runs("pubmedqa")), "",
+           ncbi, "", *table(runs, "ncbi", "f1", heading=ncbi, earlier=earlier), "",
+           pubmedqa, "", *table(runs, "pubmedqa", "acc", extra="macro_f1", heading=pubmedqa, earlier=earlier), "",
+           _reading(runs), "",
            "Anchors: PubMedQA majority class 55.2%, BERT-base 51.6%, BioBERT 60.2% (BLURB); LoRA matches full",
            "fine-tuning with under 1% trainable parameters (Hu et al. 2021).", ""]
     med = runs.get("lora_medqa", [])
@@ -106,8 +125,10 @@ def main() -> None:
                 f"binomial standard error at chance on {sizes['test']} questions is {se:.3f}, so this is "
                 f"{(statistics.mean(acc) - 0.25) / se:.1f} SE above chance. Not comparable with published MedQA "
                 "(different split, a 22M sentence-embedding backbone).", ""]
-    (HERE / "results.md").write_text("\n".join(out))
-    print("\n".join(out))
+    else:  # the MedQA paragraph of a run without committed files stays as written
+        out += _results.previous_section(RESULTS_MD, "## MedQA")
+    if _results.write_results(RESULTS_MD, out, sum(len(rs) for rs in runs.values())):
+        print("\n".join(out))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 # method has its first seed before any method gets a second (a cut-short queue stays comparable).
 # Runs land in logs/peft/<exp>_s<seed>/.
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/peft/run_compare.sh [ncbi|pubmedqa|medqa ...]
-# Resumable: a run whose metrics.json exists is skipped.
+# Resumable: a run whose metrics.json exists is skipped. A finished run's metrics.json, run_info.json and
+# test_report.json are copied to experiments/peft/results/<exp>_s<seed>/ (committed; collect.py reads them).
 # Budget (2 CPU cores): every method gets the same epochs per dataset, NCBI_EPOCHS (default 3,
 # the experiments say 5) and PUBMEDQA_EPOCHS (default 5, the experiments say 10); collect.py
 # prints the epochs each run actually did.
@@ -19,6 +20,7 @@ run() {  # run <name> <seed> <overrides...>
   echo "=== $name seed $seed $(date -u +%FT%TZ)"
   python train.py "$@" seed="$seed" hydra.run.dir="$dir" trainer.enable_progress_bar=false \
     callbacks.progress_bar=null > "$dir.log" 2>&1 || echo "FAILED $name s$seed (see $dir.log)"
+  python experiments/_results.py copy peft "$dir"
 }
 mkdir -p logs/peft
 ne=${NCBI_EPOCHS:-3}; pe=${PUBMEDQA_EPOCHS:-5}

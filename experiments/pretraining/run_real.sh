@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 4 real runs, one at a time; runs land in logs/pretraining/<name>/ (skipped when done).
+# Issue 4 real runs, one at a time; runs land in logs/pretraining/<name>/ (skipped when done), their small
+# result files in experiments/<pretraining|peft>/results/<name>/ (committed; collect.py reads them).
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/pretraining/run_real.sh
 # 1. dapt_pubmed_before: MiniLM's fresh MLM head fitted alone (encoder frozen), 1 epoch -> "before" perplexity
 # 2. dapt_pubmed: continued MLM of all of MiniLM, 1 epoch -> "after" perplexity, exports hf_model
@@ -16,6 +17,7 @@ run() {  # run <dir> <overrides...>
   echo "=== $dir $(date -u +%FT%TZ)"
   python train.py "$@" hydra.run.dir="$dir" trainer.enable_progress_bar=false callbacks.progress_bar=null \
     > "$dir.log" 2>&1 || echo "FAILED $dir (see $dir.log)"
+  python experiments/_results.py copy "$(basename "$(dirname "$dir")")" "$dir"  # logs/<study>/<name>
 }
 run logs/pretraining/dapt_pubmed_before +experiment=dapt_pubmed_before
 run logs/pretraining/dapt_pubmed +experiment=dapt_pubmed
