@@ -70,3 +70,36 @@ def save_tiny_pretrained(folder: Path) -> Path:
     AutoModel.from_config(config).save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
     return folder
+
+
+class RecordTrainBatches(L.Callback):
+    """Writes the training batches this rank saw (each block as a tuple of ids) to
+    ``<out>/batches_rank<r>.json`` at the end of fit: a DDP test reads them to check sharding."""
+
+    def __init__(self, out: str) -> None:
+        self.out, self.seen = Path(out), []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen.extend(row.tolist() for row in batch["input_ids"])
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        import json
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / f"batches_rank{trainer.global_rank}.json").write_text(json.dumps(self.seen))
+
+
+class ProbeAdaLoraState(L.Callback):
+    """Writes AdaLoRA's allocator averages as seen by the first training batch to ``<out>`` (JSON):
+    a resume test compares them with what the interrupted run saved."""
+
+    def __init__(self, out: str) -> None:
+        self.out, self.done = Path(out), False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        import json
+
+        if not self.done:
+            alloc = pl_module.model.base_model.rankallocator
+            self.out.write_text(json.dumps({n: float(t.sum()) for n, t in alloc.exp_avg_ipt.items()}))
+            self.done = True

@@ -1,4 +1,4 @@
-"""The task registry: ``get("token_classification")`` returns the task object that owns it.
+"""The task registry: ``get(cfg.data.task)`` returns the task object that owns that name.
 
 Each task file registers one instance on import (``@register``). Adding a task is a new file
 here (imported below) plus a data config that names it in ``task:``.
