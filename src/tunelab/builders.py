@@ -15,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 from tunelab import tasks
 from tunelab.adversarial import build_adversary
 from tunelab.errors import ConfigError
+from tunelab.callbacks.monitor_check import MonitorCheck
 from tunelab.callbacks.rng_state import RNGStateCallback
+from tunelab.callbacks.step_cap import ValidateAtStepCap
 from tunelab.callbacks.wandb_resume import WandbRunId
 from tunelab.data.datamodule import TaskDataModule
 from tunelab.methods import apply_method
@@ -99,9 +101,14 @@ def _robust_pgd(cfg: DictConfig) -> dict | None:
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+    no_validation = cfg.trainer.get("limit_val_batches") in (0, 0.0)
+    # Without validation, early stopping and best-checkpoint selection have nothing to monitor.
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+                 if c is not None and "_target_" in c and not (no_validation and c.get("monitor"))]
     # Exact resume is not optional: RNG states always travel with the checkpoint.
     callbacks.append(RNGStateCallback())
+    # A step cap ends the run with a validation; the monitored metric must exist when one ran.
+    callbacks += [ValidateAtStepCap(), MonitorCheck(cfg.optimized_metric)]
     if "_target_" in ((cfg.get("logger") or {}).get("wandb") or {}):
         callbacks.append(WandbRunId())
     if cfg.method.get("name") == "adalora":

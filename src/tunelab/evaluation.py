@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from tunelab import builders, run_info
+from tunelab.config_checks import check_config
 from tunelab.errors import ConfigError
 from tunelab.metrics.classification import format_report
 from tunelab.quiet import quiet
@@ -24,11 +25,16 @@ def load_checkpoint(path: str) -> dict:
     if not Path(path).is_file():
         raise ConfigError(f"ckpt_path: no such checkpoint {path!r}")
     # weights_only=False: our checkpoints hold RNG states and hyperparameters (only load your own).
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a damaged file that still looks like a zip: one line, not a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"ckpt_path: {path} could not be loaded: {first}") from None
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     quiet()
+    check_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.split not in SPLITS:
         raise ConfigError(f"split: {cfg.split!r} is not one of {', '.join(SPLITS)}")

@@ -17,8 +17,9 @@ import lightning.pytorch as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from tunelab import builders, run_info
+from tunelab import builders, run_info, summary
 from tunelab.callbacks.wandb_resume import wandb_id_from_checkpoint
+from tunelab.config_checks import check_checkpoint, check_config
 from tunelab.errors import ConfigError
 from tunelab.metrics.classification import format_report
 from tunelab.models.backbone import count_parameters
@@ -42,6 +43,31 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     if cb is None or trainer.fast_dev_run:
         return None  # evaluate the weights in memory
     return cb.best_model_path or None
+
+
+def _validation_ran(trainer: L.Trainer) -> bool:
+    return any(k.startswith("val/") for k in trainer.callback_metrics)
+
+
+def _no_validation_reason(cfg: DictConfig) -> str:
+    t = cfg.trainer
+    if t.get("limit_val_batches") in (0, 0.0):
+        return "trainer.limit_val_batches=0"
+    every = t.get("check_val_every_n_epoch")
+    if every and t.get("max_epochs") and int(every) > int(t.max_epochs):
+        return f"trainer.check_val_every_n_epoch={every} > max_epochs={t.max_epochs}"
+    if t.get("max_steps") and t.max_steps > 0:
+        return f"the step cap trainer.max_steps={t.max_steps} came before the first validation"
+    return "no validation batches"
+
+
+def _last_checkpoint(trainer: L.Trainer, out: Path) -> str:
+    """last.ckpt, written now if no validation end or epoch end wrote one (a run that never validated
+    with check_val_every_n_epoch > epochs has no save point of its own)."""
+    path = out / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        trainer.save_checkpoint(str(path))
+    return str(path)
 
 
 def _evaluate(trainer: L.Trainer, module, dm, ckpt: str | None) -> dict[str, float]:
@@ -80,6 +106,7 @@ def _throughput(trainer: L.Trainer) -> list[dict]:
 def train(cfg: DictConfig) -> dict[str, float]:
     started = time.perf_counter()
     quiet()
+    check_config(cfg)  # bad values and unknown keys: one line before anything is built
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,6 +119,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     else:
         tokenizer = builders.build_tokenizer_from(cfg)
         dm = builders.build_datamodule(cfg, tokenizer)
+        if cfg.get("ckpt_path"):  # resuming another task's or label set's checkpoint: one line
+            check_checkpoint(cfg.ckpt_path, dm.label_names)
         module = builders.build_module(cfg, dm, tokenizer)
     # A resumed run continues the W&B run its checkpoint belongs to.
     wandb_id = wandb_id_from_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
@@ -118,8 +147,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.get("train", True):
             trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
         metrics: dict[str, float] = {}
+        tested = _best_checkpoint(trainer) if cfg.get("train", True) else None
+        if cfg.get("train", True) and not trainer.fast_dev_run and not _validation_ran(trainer):
+            # Early stopping and best-checkpoint selection had nothing to go on: test the last weights.
+            reason = _no_validation_reason(cfg)
+            tested = _last_checkpoint(trainer, out)
+            log.warning("no validation ran during training (%s): no early stopping, no best checkpoint; "
+                        "testing %s", reason, tested)
+            info["validation"] = {"ran": False, "reason": reason, "tested_checkpoint": tested}
         if cfg.get("test", True):
-            ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else None
+            ckpt = tested
             metrics = _evaluate(trainer, module, dm, ckpt)
             metrics = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
             if trainer.is_global_zero and getattr(module, "test_report", None) is not None:
@@ -134,13 +171,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
             tokenizer.save_pretrained(str(out / "hf_model"))
         if trainer.is_global_zero:
             run_info.write_json(out / "metrics.json", metrics)
-            best = _best_checkpoint(trainer)
+            best = tested or _best_checkpoint(trainer)
             info.update(wall_time_s=time.perf_counter() - started, throughput=_throughput(trainer),
-                        checkpoint_bytes=Path(best).stat().st_size if best else None)
+                        checkpoint_bytes=Path(best).stat().st_size if best else None, tested_checkpoint=best)
             run_info.write_json(out / "run_info.json", info)
             for lg in loggers:
                 if hasattr(lg, "experiment") and type(lg).__name__ == "WandbLogger":
                     lg.experiment.summary.update({f"final/{k}": v for k, v in metrics.items()})
+            summary.print_summary(metrics, out, best, summary.offline_wandb_dir(loggers))
         return metrics
     finally:
         _finish_wandb(loggers)

@@ -12,10 +12,7 @@ import pytest
 
 from tests.conftest import require_shared
 
-try:  # the task registry's home; the lead moves the function there (remove the fallback then)
-    from tunelab.tasks.multiple_choice import encode_multiple_choice
-except ImportError:  # pragma: no cover
-    from tunelab.data.encoding import encode_multiple_choice
+from tunelab.tasks.multiple_choice import encode_multiple_choice
 
 L2I = {"A": 0, "B": 1, "C": 2, "D": 3}
 QUESTION = "Which of the following is the most likely diagnosis?"
