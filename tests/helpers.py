@@ -103,3 +103,15 @@ class ProbeAdaLoraState(L.Callback):
             alloc = pl_module.model.base_model.rankallocator
             self.out.write_text(json.dumps({n: float(t.sum()) for n, t in alloc.exp_avg_ipt.items()}))
             self.done = True
+
+
+class RaiseAtTrainStart(L.Callback):
+    """Fails a run inside fit, after its loggers started, when ``lr == when_lr``: the failing trial
+    of a sweep test (bad config values are refused before fit, so they cannot play that part)."""
+
+    def __init__(self, lr: float, when_lr: float) -> None:
+        self.lr, self.when_lr = float(lr), float(when_lr)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.lr == self.when_lr:
+            raise ValueError(f"test failure at lr {self.lr:g}")

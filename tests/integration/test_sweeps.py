@@ -161,15 +161,6 @@ def test_preset_groups_wandb_by_study_and_leaves_other_loggers_alone(preset, tmp
     assert "WandbRunId" not in [type(c).__name__ for c in builders.build_callbacks(csv_only)]
 
 
-def test_preset_search_spaces():
-    lora = compose_with_hydra(["hparams_search=lora_optuna", "+experiment=lora_ncbi"]).hydra.sweeper.params
-    assert dict(lora) == {"optim.lr": "tag(log, interval(1e-4, 3e-3))", "method.r": "choice(4, 8, 16)",
-                          "method.alpha": "choice(8, 16, 32)", "method.dropout": "interval(0.0, 0.2)"}
-    full = compose_with_hydra(["hparams_search=full_optuna", "+experiment=full_ncbi"]).hydra.sweeper.params
-    assert dict(full) == {"optim.lr": "tag(log, interval(1e-5, 2e-4))", "optim.weight_decay": "interval(0.0, 0.1)",
-                          "optim.warmup_ratio": "interval(0.0, 0.2)"}
-
-
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_searched_param_is_a_valid_override(preset):
     base = [f"+experiment={PRESETS[preset]}"]
@@ -382,8 +373,10 @@ def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ner_data):
     import optuna
 
     db = tmp_path / "study.db"
-    # A negative learning rate makes AdamW raise inside fit, after the W&B run started.
-    proc = run_sweep(tmp_path, ner_data, "optim.lr=choice(0.001,-1.0)",
+    # lr 0.002 makes a test callback raise inside fit, after the W&B run started.
+    proc = run_sweep(tmp_path, ner_data, "optim.lr=choice(0.001,0.002)",
+                     "+callbacks.boom._target_=tests.helpers.RaiseAtTrainStart", "+callbacks.boom.lr=${optim.lr}",
+                     "+callbacks.boom.when_lr=0.002",
                      f"hydra.sweeper.storage=sqlite:///{db}", "hydra.sweeper.study_name=failing")
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = tmp_path / "sweep"
@@ -399,8 +392,8 @@ def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ner_data):
         exit_code = wandb_run_summary(run)["exit_code"]
         if int(job.name) in failed:
             info = json.loads((job / "failed.json").read_text())
-            assert info["error"] == "ValueError: Invalid learning rate: -1.0"
-            assert "optim.lr=-1.0" in info["overrides"] and "+experiment=lora_ncbi" in info["overrides"]
+            assert info["error"] == "ValueError: test failure at lr 0.002"
+            assert "optim.lr=0.002" in info["overrides"] and "+experiment=lora_ncbi" in info["overrides"]
             assert not (job / "metrics.json").exists()
             assert exit_code == 1
         else:

@@ -14,6 +14,7 @@ from tunelab.data.corpus import holdout_split, load_corpus, read_documents
 from tunelab.data.streaming import StreamingBlocks
 from tunelab.data.text import TextDataModule, stack_blocks
 from tunelab.data.tokenizer_training import train_byte_bpe, train_wordpiece
+from tests.conftest import require_shared
 from tunelab.errors import ConfigError, DataError
 
 DOCS = [
@@ -351,9 +352,10 @@ SHARED = Path(os.environ.get("TUNELAB_DATA_DIR") or Path(__file__).parents[2].pa
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED / "pubmed_text").is_dir(), reason=f"pubmed_text not found under {SHARED}")
 def test_pubmed_text_loads_and_blocks(tmp_path):
     from tunelab.models.backbone import build_tokenizer
+
+    require_shared("pubmed_text")  # fails under CI=true instead of skipping
 
     corpus = load_corpus({"train": "pubmed_text/train.txt", "validation": "pubmed_text/valid.txt"}, SHARED)
     assert {k: len(v) for k, v in corpus.items()} == {"train": 4720, "validation": 241}
