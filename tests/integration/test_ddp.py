@@ -175,3 +175,18 @@ def test_ddp_resumed_run_equals_uninterrupted(tmp_path):
     full, resumed = (_weights(tmp_path / d / "checkpoints" / "last.ckpt") for d in ("full", "resumed"))
     differ = [k for k in full if not torch.equal(full[k], resumed[k])]
     assert not differ, f"{len(differ)} tensors differ after a DDP resume, e.g. {differ[0]}"
+
+
+def test_fsdp_on_cpu_is_a_one_line_error(tmp_path):
+    # Lightning's FSDPStrategy refuses accelerator=cpu (and torch's FSDP1 needs an accelerator):
+    # before, this was Lightning's ValueError inside Hydra's multi-line instantiate report, exit 1.
+    data = tmp_path / "data"
+    write_synthetic_ner(data, n_train=16)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "train.py", "+experiment=full_ncbi", *ner_overrides(data), "model=tiny",
+                           "logger=csv", "trainer=fsdp", "trainer.accelerator=cpu", "trainer.devices=2",
+                           "trainer.precision=32-true", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
+    assert line.startswith("error: trainer.accelerator: FSDP") and "trainer=ddp trainer.accelerator=cpu" in line
