@@ -99,3 +99,21 @@ def tiny_cfg(tmp_path):
         return compose(tiny_overrides(tmp_path, *overrides), config_name=config_name)
 
     return make
+
+
+# Shared by the integration tests (built once per module): synthetic NER data with a learnable
+# signal (160 training sentences: 10 batches of 16) and a tiny "pretrained" BERT folder.
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from tests.helpers import write_synthetic_ner
+
+    folder = tmp_path_factory.mktemp("synthetic_ner")
+    write_synthetic_ner(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from tests.helpers import save_tiny_pretrained
+
+    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_bert"))

@@ -115,3 +115,24 @@ class RaiseAtTrainStart(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if self.lr == self.when_lr:
             raise ValueError(f"test failure at lr {self.lr:g}")
+
+
+def interrupted_and_uninterrupted(make_cfg, common: list[str], tmp_path: Path, stop_after: int = 1):
+    """The same run twice: uninterrupted (``<tmp>/full``), and stopped after ``stop_after`` epochs
+    then resumed from the last.ckpt it wrote (``<tmp>/cut``). Returns both runs' metrics."""
+    from tunelab.training import train
+
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    full = train(make_cfg(*common, f"paths.output_dir={full_dir}"))
+    train(make_cfg(*common, f"paths.output_dir={cut_dir}", "test=false",
+                   "+callbacks.stop._target_=tests.helpers.StopAfterEpochs", f"+callbacks.stop.epochs={stop_after}"))
+    resumed = train(make_cfg(*common, f"paths.output_dir={cut_dir}", f"ckpt_path={cut_dir}/checkpoints/last.ckpt"))
+    return full, resumed
+
+
+def assert_same_metrics(full: dict, resumed: dict, tol: float = 1e-6) -> None:
+    import pytest
+
+    assert resumed.keys() == full.keys()
+    for key in full:
+        assert resumed[key] == pytest.approx(full[key], abs=tol), key

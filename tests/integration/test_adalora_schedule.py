@@ -7,23 +7,12 @@ import json
 
 import pytest
 
-from tests.helpers import ner_overrides, save_tiny_pretrained, write_synthetic_ner
+from tests.helpers import ner_overrides
 from tunelab import builders
 from tunelab.training import train
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_bert"))
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic_ner")
-    write_synthetic_ner(folder, n_train=160)  # 10 batches of 16
-    return folder
-
-
+# `synthetic` (conftest): 160 training sentences, 10 batches of 16.
 def _overrides(tiny_folder, synthetic, *extra):
     return [*ner_overrides(synthetic), "method=adalora", f"model.name_or_path={tiny_folder}", "model.tokenizer=null",
             "model.from_scratch=null", "method.deltaT=2", "method.init_r=6", "method.target_r=2", *extra]

@@ -5,17 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import needs_shared
-from tests.helpers import ner_overrides, write_synthetic_ner
+from tests.helpers import ner_overrides
 from tunelab.training import train
 
 OBJECTIVES = {"token_classification": "full_ncbi", "sequence_classification": "full_fpb", "multiple_choice": "full_medqa"}
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic_ner")
-    write_synthetic_ner(folder)
-    return folder
 
 
 @needs_shared

@@ -10,21 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import ner_overrides, save_tiny_pretrained, write_synthetic_ner
+from tests.helpers import ner_overrides
 from tunelab.evaluation import evaluate
 from tunelab.training import train
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic_ner")
-    write_synthetic_ner(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_bert"))
 
 
 # Epochs that leave each run short of a perfect score: 1.0 (or 0.0) would hide a changed model.

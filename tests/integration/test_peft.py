@@ -10,25 +10,13 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
-from tests.helpers import ner_overrides, save_tiny_pretrained, write_synthetic_ner
+from tests.helpers import ner_overrides
 from tunelab import builders
 from tunelab.evaluation import evaluate, load_checkpoint
 from tunelab.export import export
 from tunelab.training import train
 
 PEFT_NER = ["head_only", "lora", "adalora", "ia3", "prefix_tuning", "adapter"]
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
-    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_bert"))
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic_ner")
-    write_synthetic_ner(folder)
-    return folder
 
 
 def _overrides(tiny_folder, synthetic, method, *extra):

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tunelab.training import train
+from tests.helpers import assert_same_metrics, interrupted_and_uninterrupted
 
 SENTENCES = [
     "the patient was treated for breast cancer with chemotherapy",
@@ -43,14 +43,7 @@ def _args(corpus, tmp_path, *extra):
 def test_resumed_pretraining_equals_uninterrupted(tiny_cfg, corpus, tmp_path):
     """Before the seeded sampler, the resumed epoch replayed epoch 0's shuffle (a fresh generator)."""
     common = _args(corpus, tmp_path, "trainer.max_epochs=3", "seed=4", "callbacks.early_stopping.patience=10")
-    full = train(tiny_cfg(*common, f"paths.output_dir={tmp_path / 'full'}"))
-    cut = tmp_path / "cut"
-    train(tiny_cfg(*common, f"paths.output_dir={cut}", "test=false",
-                   "+callbacks.stop._target_=tests.helpers.StopAfterEpochs", "+callbacks.stop.epochs=1"))
-    resumed = train(tiny_cfg(*common, f"paths.output_dir={cut}", f"ckpt_path={cut}/checkpoints/last.ckpt"))
-    assert resumed.keys() == full.keys()
-    for key in full:
-        assert resumed[key] == pytest.approx(full[key], abs=1e-6), key
+    assert_same_metrics(*interrupted_and_uninterrupted(tiny_cfg, common, tmp_path))
 
 
 def _cli(*args):

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from tests.conftest import needs_shared
-from tests.helpers import ner_overrides, write_synthetic_ner
+from tests.helpers import assert_same_metrics, interrupted_and_uninterrupted, ner_overrides, write_synthetic_ner
 from tunelab import tasks
 from tunelab.training import train
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
+def small(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic_ner")
     write_synthetic_ner(folder, n_train=64)  # 4 training batches of 16 an epoch
     return folder
@@ -30,9 +30,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_trainer_flags_run_to_a_tested_checkpoint(case, tiny_cfg, synthetic, tmp_path, capsys):
+def test_trainer_flags_run_to_a_tested_checkpoint(case, tiny_cfg, small, tmp_path, capsys):
     flags, validates = CASES[case]
-    metrics = train(tiny_cfg(*ner_overrides(synthetic), "trainer.max_epochs=2", *flags))
+    metrics = train(tiny_cfg(*ner_overrides(small), "trainer.max_epochs=2", *flags))
     assert {"test/f1", "test/precision", "test/recall"} <= set(metrics)
     assert json.loads((tmp_path / "metrics.json").read_text()) == pytest.approx(metrics)
     info = json.loads((tmp_path / "run_info.json").read_text())
@@ -45,25 +45,18 @@ def test_trainer_flags_run_to_a_tested_checkpoint(case, tiny_cfg, synthetic, tmp
     assert "run summary" in capsys.readouterr().out
 
 
-def test_step_cap_stops_where_it_says(tiny_cfg, synthetic, tmp_path):
+def test_step_cap_stops_where_it_says(tiny_cfg, small, tmp_path):
     import torch
 
-    train(tiny_cfg(*ner_overrides(synthetic), "trainer.max_steps=6", "trainer.max_epochs=5", "test=false"))
+    train(tiny_cfg(*ner_overrides(small), "trainer.max_steps=6", "trainer.max_epochs=5", "test=false"))
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 6
 
 
-def test_resumed_step_capped_run_equals_uninterrupted(tiny_cfg, synthetic, tmp_path):
+def test_resumed_step_capped_run_equals_uninterrupted(tiny_cfg, small, tmp_path):
     """The cap (6 steps) falls inside epoch 2; the interrupted run stopped after epoch 1."""
-    common = [*ner_overrides(synthetic), "trainer.max_steps=6", "trainer.max_epochs=5", "seed=7"]
-    full = train(tiny_cfg(*common, f"paths.output_dir={tmp_path / 'full'}"))
-    cut = tmp_path / "cut"
-    train(tiny_cfg(*common, f"paths.output_dir={cut}", "test=false",
-                   "+callbacks.stop._target_=tests.helpers.StopAfterEpochs", "+callbacks.stop.epochs=1"))
-    resumed = train(tiny_cfg(*common, f"paths.output_dir={cut}", f"ckpt_path={cut}/checkpoints/last.ckpt"))
-    assert resumed.keys() == full.keys()
-    for key in full:
-        assert resumed[key] == pytest.approx(full[key], abs=1e-6), key
+    common = [*ner_overrides(small), "trainer.max_steps=6", "trainer.max_epochs=5", "seed=7"]
+    assert_same_metrics(*interrupted_and_uninterrupted(tiny_cfg, common, tmp_path))
 
 
 OBJECTIVE_EXPERIMENTS = ["full_ncbi", "full_fpb", "full_medqa", "full_atec", "mlm_pubmed_scratch", "clm_pubmed_scratch"]

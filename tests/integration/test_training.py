@@ -5,16 +5,9 @@ import json
 
 import pytest
 
-from tests.helpers import ner_overrides, write_synthetic_ner
+from tests.helpers import assert_same_metrics, interrupted_and_uninterrupted, ner_overrides
 from tunelab.evaluation import evaluate
 from tunelab.training import train
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("synthetic_ner")
-    write_synthetic_ner(folder)
-    return folder
 
 
 def test_tiny_model_learns_synthetic_ner(tiny_cfg, tmp_path, synthetic):
@@ -32,16 +25,9 @@ def test_tiny_model_learns_synthetic_ner(tiny_cfg, tmp_path, synthetic):
 
 def test_resumed_run_equals_uninterrupted(tiny_cfg, tmp_path, synthetic):
     common = [*ner_overrides(synthetic), "trainer.max_epochs=3", "seed=5"]
+    full, resumed = interrupted_and_uninterrupted(tiny_cfg, common, tmp_path)
+    assert_same_metrics(full, resumed)
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
-    full = train(tiny_cfg(*common, f"paths.output_dir={full_dir}"))
-    # The same run, interrupted after its first epoch...
-    train(tiny_cfg(*common, f"paths.output_dir={cut_dir}", "test=false",
-                   "+callbacks.stop._target_=tests.helpers.StopAfterEpochs", "+callbacks.stop.epochs=1"))
-    # ...then resumed from the last checkpoint it wrote.
-    resumed = train(tiny_cfg(*common, f"paths.output_dir={cut_dir}", f"ckpt_path={cut_dir}/checkpoints/last.ckpt"))
-    assert resumed.keys() == full.keys()
-    for key in full:
-        assert resumed[key] == pytest.approx(full[key], abs=1e-6), key
     # The throughput history survives the resume: every epoch is reported once.
     epochs = [[row["epoch"] for row in json.loads((d / "run_info.json").read_text())["throughput"]] for d in (full_dir, cut_dir)]
     assert epochs == [[0, 1, 2], [0, 1, 2]]
