@@ -62,6 +62,10 @@ def main() -> None:
            "  `bash experiments/adversarial/run_compare.sh ncbi`; the epochs column says what each run did",
            "- all-MiniLM-L6-v2, full fine-tuning, seed 42; training attacks l2, radius eps as labelled (default 0.25);",
            "  PGD/FreeLB: 3 steps of 0.4 eps (FreeLB starts at radius 0.1 eps)",
+           "  the default 0.25 was chosen from the fpb rows below, i.e. on test accuracy, not validation (no validation",
+           "  numbers of these runs were kept); a validation-based re-selection is pending",
+           "- the FreeLB rows were made with a random start on the sphere of radius 0.1 eps; FreeLB now starts inside",
+           "  that ball (uniform per coordinate, as the official code), so a re-run may differ",
            "- pgd_epsE: PGD-5 attack on embedding outputs, per-example l2 radius E (MiniLM's embedding outputs",
            "  have l2 norm ~10 per token, ~50 for a 25-token sentence); <suite>: seeded text perturbation of the test split at rate 0.1;",
            "  time/epoch vs none: median epoch seconds relative to `none`, same session", ""]

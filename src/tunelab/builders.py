@@ -127,6 +127,10 @@ def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Any]:
 
 
 def build_trainer(cfg: DictConfig, callbacks, loggers) -> L.Trainer:
+    from tunelab.trainer_checks import check_trainer
+
+    # FSDP/DeepSpeed on CPU, a GPU trainer without CUDA: one line, not Lightning's traceback.
+    check_trainer(cfg)
     trainer_cfg = cfg.trainer
     if not loggers:  # LearningRateMonitor needs a logger; drop it rather than fail
         callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]

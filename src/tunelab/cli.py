@@ -73,29 +73,17 @@ def _hydra_run(task: Callable[[Any], Any], config_name: str, job_name: str, conf
     hydra.main(version_base="1.3", config_path=str(conf), config_name=config_name)(task)()
 
 
-def _checked(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``fn(cfg)`` after the trainer settings are checked against this machine (one line, not
-    Lightning's multi-line error from inside Hydra's instantiate)."""
-    from tunelab.trainer_checks import check_trainer
-
-    def run(cfg):
-        check_trainer(cfg)
-        return fn(cfg)
-
-    return run
-
-
 def _train(cfg):
     from tunelab.sweeps import run_trial
     from tunelab.training import train
 
-    return run_trial(_checked(train), cfg)  # the optimized metric, for sweepers
+    return run_trial(train, cfg)  # the optimized metric, for sweepers
 
 
 def _evaluate(cfg) -> None:
     from tunelab.evaluation import evaluate
 
-    metrics = run_or_exit(_checked(evaluate), cfg)
+    metrics = run_or_exit(evaluate, cfg)
     for key, value in sorted(metrics.items()):
         print(f"{key}: {value:.4f}")
 

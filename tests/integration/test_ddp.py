@@ -140,12 +140,9 @@ def test_ddp_fine_tune_equals_one_process_at_the_same_global_batch(one_vs_ddp):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "Lightning 2.6 syncs a mean-logged value's example count as an int64 tensor and divides it by "
-    "the world size in place (81 / 2 -> 40): self.log(..., sync_dist=True) of val/loss and test/loss "
-    "is off by n/(n-1) when the examples do not split evenly; the fix belongs in modules/finetune.py "
-    "(log a torchmetrics MeanMetric)"))
 def test_ddp_validation_loss_is_the_mean_over_examples(one_vs_ddp):
+    """Lightning 2.6's sync_dist mean truncated the int example count (81 / 2 -> 40), so the logged
+    DDP loss was off by n/(n-1) when examples did not split evenly; the losses are MeanMetrics now."""
     (one, _), (ddp, _) = one_vs_ddp["one"], one_vs_ddp["ddp"]
     # The weights agree to 1e-5 (test above), so the per-example losses do: the means must too.
     assert ddp["val/loss"] == pytest.approx(one["val/loss"], rel=1e-4)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import lightning.pytorch as L
 import torch
+import torchmetrics
 from torch import nn
 
 from tunelab import tasks
@@ -47,6 +48,11 @@ class FineTuneModule(L.LightningModule):
         self.adversary = adversary or NoAdversary()
         self.val_metric = self.task.metric(self.label_names)
         self.test_metric = self.task.metric(self.label_names)
+        # Losses as example-weighted metrics: Lightning 2.6's sync_dist mean keeps the example count
+        # as an int and truncates it when dividing by the world size (81 examples on 2 ranks -> 40),
+        # so a logged tensor's DDP mean was off whenever examples did not split evenly.
+        self.val_loss = torchmetrics.MeanMetric()
+        self.test_loss = torchmetrics.MeanMetric()
         self.test_report: dict | None = None
         # Test-time embedding-space PGD attacks, one metric per radius (test/robust_pgd_eps<e>_*).
         self.robust_pgd = dict(robust_pgd or {})
@@ -76,7 +82,9 @@ class FineTuneModule(L.LightningModule):
     def _eval_step(self, batch, metric, prefix: str) -> None:
         out = self(batch)
         n = batch["input_ids"].shape[0]
-        self.log(f"{prefix}/loss", out.loss, on_epoch=True, on_step=False, batch_size=n, sync_dist=True)
+        loss = self.val_loss if prefix == "val" else self.test_loss
+        loss.update(out.loss.detach(), weight=n)
+        self.log(f"{prefix}/loss", loss, on_epoch=True, on_step=False, batch_size=n)
         self._update(metric, out.logits, batch)
 
     def _update(self, metric, logits: torch.Tensor, batch) -> None:
