@@ -105,10 +105,6 @@ class TextDataModule(L.LightningDataModule):
         self._paths: dict[str, Path] | None = None
 
     @property
-    def objective(self) -> str:
-        return self.task.name
-
-    @property
     def tokens_per_block(self) -> int:
         """Tokens the model sees per block (every block is full, no padding): ``block_size``."""
         return self.block_size
