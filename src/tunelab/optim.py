@@ -70,9 +70,27 @@ def checked_total_steps(total_steps: int | float) -> int:
     return int(total_steps)
 
 
+# Devices with a fused AdamW kernel in every torch this project supports (>= 2.4).
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def adamw(groups: list[dict], **options) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel when every parameter is a float tensor on CPU or CUDA.
+
+    Without ``fused``, torch runs AdamW on CPU as a Python loop over tensors (its ``foreach``
+    default covers accelerators only): on MiniLM (22.7M parameters, 1 thread) 137 ms per step
+    against 30 ms fused, the gap to the Hugging Face Trainer, which defaults to
+    ``adamw_torch_fused`` (experiments/trainer_overhead). Same update rule. Other devices and
+    dtypes keep torch's default (torch checks fused support only at the first step, too late).
+    """
+    params = [p for g in groups for p in g["params"]]
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
+    return torch.optim.AdamW(groups, fused=True if fused else None, **options)
+
+
 def build_optimizer(model: nn.Module, cfg: Mapping[str, Any], total_steps: int | float):
     total_steps = checked_total_steps(total_steps)
-    opt = torch.optim.AdamW(
+    opt = adamw(
         param_groups(model, float(cfg.get("weight_decay", 0.01))),
         lr=float(cfg["lr"]),
         betas=tuple(cfg.get("betas", (0.9, 0.999))),
