@@ -94,10 +94,7 @@ def load_splits(
     root: Path,
 ) -> LoadedSplits:
     """Local files if all exist, else the hub; then carve splits; then check none is empty."""
-    task = tasks.get(task)
-    if task.pretraining:
-        raise ConfigError(f"data.task: {task.name} is a pretraining objective; its data config needs "
-                          "_target_: tunelab.data.text.TextDataModule")
+    task = tasks.get(task)  # a pretraining objective is refused by TaskDataModule, which calls this
     files = dict(source.get("files") or {})
     paths = [resolve(p, root) for p in files.values()]
     hub = source.get("hub")
