@@ -4,7 +4,7 @@
 # method has its first seed before any method gets a second (a cut-short queue stays comparable).
 # Runs land in logs/peft/<exp>_s<seed>/.
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/peft/run_compare.sh [ncbi|pubmedqa|medqa ...]
-# Resumable: a run whose metrics.json exists is skipped. A finished run's metrics.json, run_info.json and
+# Resumable: a run whose metrics.json exists (in logs/ or committed) is skipped. A finished run's metrics.json, run_info.json and
 # test_report.json are copied to experiments/peft/results/<exp>_s<seed>/ (committed; collect.py reads them).
 # Budget (2 CPU cores): every method gets the same epochs per dataset, NCBI_EPOCHS (default 3,
 # the experiments say 5) and PUBMEDQA_EPOCHS (default 5, the experiments say 10); collect.py
@@ -17,6 +17,8 @@ run() {  # run <name> <seed> <overrides...>
   local name=$1 seed=$2; shift 2
   local dir="logs/peft/${name}_s${seed}"
   [ -f "$dir/metrics.json" ] && { echo "skip $dir"; return; }
+  # a fresh checkout has no logs/: a run whose files are committed is done too
+  [ -f "experiments/peft/results/${name}_s${seed}/metrics.json" ] && { echo "skip $name s$seed (committed)"; return; }
   echo "=== $name seed $seed $(date -u +%FT%TZ)"
   python train.py "$@" seed="$seed" hydra.run.dir="$dir" trainer.enable_progress_bar=false \
     callbacks.progress_bar=null > "$dir.log" 2>&1 || echo "FAILED $name s$seed (see $dir.log)"
