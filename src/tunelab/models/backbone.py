@@ -1,8 +1,10 @@
 """Build the backbone: a Hugging Face model with the task's head, plus its tokenizer.
 
-``name_or_path`` may be
+``name_or_path`` may be, tried in this order,
 * ``pkg:<module>/<folder>``: a folder inside an installed package (the offline MiniLM default),
 * a local folder (absolute or relative path),
+* a zoo name (``minilm``, ``mpnet``, ``me5_small``, ``smollm2_135m``; ``python -m tunelab.models
+  list``): its folder in the cache, fetched on first use (tunelab.zoo),
 * a hub id (downloaded by ``from_pretrained``; needs network).
 ``from_scratch`` (a config dict with ``model_type``) builds randomly initialised weights instead.
 """
@@ -38,6 +40,10 @@ def resolve_source(spec: str, key: str = "model.name_or_path") -> str:
     path = Path(spec).expanduser()
     if path.exists():
         return str(path)
+    from tunelab.zoo import catalog, fetch
+
+    if spec in catalog.MODELS:
+        return str(fetch.fetch(spec))
     # Something that can only be a path (hub ids are `name` or `org/name`) must exist.
     if spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1 or path.suffix:
         raise ConfigError(f"{key}: no such model folder {spec!r}")
