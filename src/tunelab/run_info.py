@@ -71,3 +71,22 @@ def machine_header() -> str:
         f"- machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads, {gpu}\n"
     )
+
+
+def model_source(name_or_path: str | None) -> dict | None:
+    """Where a zoo backbone's weights came from (route, checksum, lossy note), for run_info.json.
+
+    None for anything that is not a cached zoo name (local folders and hub ids record themselves
+    in the config)."""
+    if not name_or_path:
+        return None
+    from tunelab.zoo import cache, catalog
+
+    if name_or_path not in catalog.MODELS or catalog.MODELS[name_or_path].installed:
+        return None
+    folder = cache.model_dir(name_or_path)
+    if not cache.is_complete(folder):
+        return None
+    marker = cache.read_marker(folder)
+    keep = ("name", "route", "sha256", "requirements", "members", "note", "created")
+    return {k: marker[k] for k in keep if k in marker}

@@ -135,6 +135,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         "git_commit": run_info.git_commit(),
         "torch": torch.__version__,
     }
+    if (source := run_info.model_source(cfg.model.get("name_or_path"))) is not None:
+        info["model_source"] = source  # a zoo backbone: which route and file, and whether lossy
     log.info("parameters: %d trainable / %d total (%.2f%%)", params["trainable"], params["total"], params["trainable_pct"])
     try:
         for lg in loggers:

@@ -1,4 +1,4 @@
-"""Atomic JSON writes: concurrent writers to one path (DDP ranks) must not break each other."""
+"""run_info helpers: atomic JSON writes (concurrent DDP writers) and the zoo source of a backbone."""
 
 import json
 import threading
@@ -41,3 +41,19 @@ def test_failed_serialisation_leaves_no_file(tmp_path):
         pass
     assert json.loads(path.read_text()) == {"ok": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_model_source_reads_the_zoo_marker_of_a_cached_model(tmp_path, monkeypatch):
+    from tunelab.zoo import cache
+
+    monkeypatch.setenv("TUNELAB_CACHE", str(tmp_path))
+    assert run_info.model_source("me5_small") is None  # not fetched: nothing to say
+    folder = cache.model_dir("me5_small")
+    folder.mkdir(parents=True)
+    (folder / cache.MARKER).write_text(json.dumps(
+        {"name": "me5_small", "route": "package", "sha256": "ab" * 32, "note": "lossy", "license": "MIT"}))
+    assert run_info.model_source("me5_small") == {"name": "me5_small", "route": "package",
+                                                  "sha256": "ab" * 32, "note": "lossy"}
+    assert run_info.model_source("minilm") is None  # installed with tunelab, no fetch
+    assert run_info.model_source(str(folder)) is None  # a path, not a zoo name
+    assert run_info.model_source(None) is None
