@@ -43,7 +43,10 @@ def _mb(n: int) -> str:
 def cmd_list(_args) -> None:
     print(f"{'name':<14} {'kind':<10} {'params':>8}  {'license':<11} {'cached':<7} summary")
     for m in catalog.MODELS.values():
-        ready = "yes" if fetch.cached(m.name) else "no"
+        try:
+            ready = "yes" if fetch.cached(m.name) else "no"
+        except TunelabError:  # e.g. the package an installed model lives in is gone
+            ready = "no"
         print(f"{m.name:<14} {m.kind:<10} {m.params:>8}  {m.license:<11} {ready:<7} {m.summary}")
     print(f"cache: {cache.root()} (TUNELAB_CACHE)")
 

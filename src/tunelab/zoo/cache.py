@@ -17,9 +17,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 MARKER = "tunelab_zoo.json"
 
@@ -75,8 +75,14 @@ def staging(name: str) -> Iterator[Path]:
 
 
 def install(name: str, built: Path, marker: dict) -> Path:
-    """Write the marker into ``built`` and move it to ``models/<name>`` in one rename."""
+    """Write the marker into ``built`` and move it to ``models/<name>`` in one rename.
+
+    Modes become 0644 (files) and 0755 (folders) first: the staging folder is a ``mkdtemp`` (0700)
+    and safetensors writes its files 0600, so without this a cache shared between users (or
+    copied to another machine as a whole) would hold folders only their fetcher can read.
+    """
     (built / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    _shared_modes(built)
     _fsync_tree(built)
     final = model_dir(name)
     if final.exists():  # an incomplete leftover from a tunelab without staging, or a manual copy
@@ -87,6 +93,14 @@ def install(name: str, built: Path, marker: dict) -> Path:
 
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _shared_modes(folder: Path) -> None:
+    folder.chmod(0o755)
+    for p in folder.rglob("*"):
+        if p.is_symlink():
+            continue
+        p.chmod(0o755 if p.is_dir() else 0o644)
 
 
 def _fsync_tree(folder: Path) -> None:

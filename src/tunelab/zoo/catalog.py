@@ -10,6 +10,7 @@ re-uploaded with other contents fails the check instead of training on something
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from tunelab.errors import ConfigError
@@ -106,7 +107,9 @@ def get(name: str) -> ZooModel:
     try:
         return MODELS[name]
     except KeyError:
-        raise ConfigError(f"model {name!r}: not a zoo model; the zoo has {', '.join(MODELS)}") from None
+        close = difflib.get_close_matches(name, MODELS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"model {name!r}: not a zoo model; the zoo has {', '.join(MODELS)}{hint}") from None
 
 
 def names() -> list[str]:

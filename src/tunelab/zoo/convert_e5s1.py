@@ -190,7 +190,7 @@ def read_e5s1(path, progress: bool = True) -> E5S1:
     tensors = {}
     shapes = _shapes(h, nl, ff, voc, maxp, tvs)
     view = memoryview(data)
-    for name, shape in tqdm(shapes.items(), desc=f"dequantise {path.name}", unit="tensor", disable=not progress):
+    for name, shape in tqdm(shapes.items(), desc=f"dequantise {path.name}", unit="tensor", disable=None if progress else True):
         if name not in directory:
             raise DataError(f"{path}: tensor {name!r} is missing from the directory")
         dtype, n, offset, nbytes = directory[name]

@@ -98,6 +98,7 @@ def _name_of(model, param) -> str:
 def _rebuild(loaded, path: Path):
     """A fresh model with ``loaded``'s config and weights, one that ``save_pretrained`` accepts."""
     import torch
+    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, GenerationConfig
 
     config = copy.deepcopy(loaded.config)
@@ -106,12 +107,17 @@ def _rebuild(loaded, path: Path):
         del config.quantization_config
     config.dtype = torch.float32
     fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    result = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    source, target = loaded.state_dict(), fresh.state_dict()  # tensors sharing the parameters' storage
     tied = _tied_keys(fresh)
-    missing = sorted(set(result.missing_keys) - tied)
-    if missing or result.unexpected_keys:
+    missing = sorted(set(target) - set(source) - tied)
+    unexpected = sorted(set(source) - set(target))
+    wrong = sorted(k for k in set(source) & set(target) if source[k].shape != target[k].shape)
+    if missing or unexpected or wrong:
         raise DataError(f"{path}: weights do not fit {type(fresh).__name__}: "
-                        f"missing {missing[:5]}, unexpected {sorted(result.unexpected_keys)[:5]}")
+                        f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
+    with torch.no_grad():
+        for key in tqdm([k for k in source if k in target], desc=f"copy {path.name}", unit="tensor", disable=None):
+            target[key].copy_(source[key])
     # save_pretrained stores a tied head once; untied here would silently double it in the folder.
     if config.tie_word_embeddings and fresh.get_output_embeddings().weight is not fresh.get_input_embeddings().weight:
         raise TunelabError(f"{path}: the tied output embedding came apart from the input embedding")

@@ -32,7 +32,8 @@ def convert(artifact: Path, out_dir: Path, **options) -> None:
             raise DataError(f"{artifact}: holds no config.json, so no Hugging Face model folder")
         prefix = str(PurePosixPath(configs[0]).parent)
         prefix = "" if prefix == "." else prefix + "/"
-        for n in tqdm([n for n in names if n.startswith(prefix)], desc=f"unzip {artifact.name}", unit="file"):
+        for n in tqdm([n for n in names if n.startswith(prefix)], desc=f"unzip {artifact.name}", unit="file",
+                      disable=None):
             dest = out_dir / n[len(prefix):]
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:

