@@ -8,7 +8,8 @@ splits, builds the label vocabulary from the training split, and tokenizes on ev
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import lightning.pytorch as L
 import torch
@@ -53,6 +54,7 @@ class TaskDataModule(L.LightningDataModule):
         seed: int = 42,
         monitor: str | None = None,  # read by the config (optimized_metric), not used here
         eval_split: str = "test",
+        encode_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.task = tasks.get(task)
@@ -72,6 +74,9 @@ class TaskDataModule(L.LightningDataModule):
         self.limit = limit
         self.seed = seed
         self.eval_split = eval_split
+        # Task-specific keyword options of encode (e.g. token_classification's word_separator),
+        # checked in load(): a ConfigError raised here would reach the user wrapped by Hydra.
+        self.encode_options = dict(encode_options or {})
         self.label_names: list[str] | None = None
         self.meta: dict[str, Any] = {}
         self.encoded: dict[str, list[dict]] = {}
@@ -81,6 +86,7 @@ class TaskDataModule(L.LightningDataModule):
         """Read, split and check the data; build labels. Idempotent; needs no tokenizer."""
         if self.label_names is not None:
             return
+        self.encode_options = self.task.check_encode_options(self.encode_options)
         loaded = sources.load_splits(self.task, self.source, self.split_spec, self.root)
         splits = loaded.splits
         if self.limit:  # a fixed prefix: a quick, still deterministic, subset for smoke runs
@@ -102,7 +108,7 @@ class TaskDataModule(L.LightningDataModule):
             raise ConfigError("data: a tokenizer is required before setup()")
         label2id = {n: i for i, n in enumerate(self.label_names)}
         for split in ("train", "validation", "test"):
-            self.encoded[split] = self.task.encode(self.records[split], self.tokenizer, label2id, self.max_length)
+            self.encoded[split] = self._encode(self.records[split], label2id)
             cut = self.task.count_truncated(self.encoded[split])
             if cut:
                 log.warning("%s/%s: %d examples truncated at %d tokens; %s",
@@ -152,5 +158,8 @@ class TaskDataModule(L.LightningDataModule):
         if key not in self.encoded:
             records = perturb_records(self.records[self.eval_split], self.task, suite, rate, seed)
             label2id = {n: i for i, n in enumerate(self.label_names)}
-            self.encoded[key] = self.task.encode(records, self.tokenizer, label2id, self.max_length)
+            self.encoded[key] = self._encode(records, label2id)
         return self._loader(key, train=False)
+
+    def _encode(self, records: list[dict], label2id: Mapping[str, int]) -> list[dict]:
+        return self.task.encode(records, self.tokenizer, label2id, self.max_length, **self.encode_options)

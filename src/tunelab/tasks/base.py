@@ -16,7 +16,8 @@ The defaults of ``SupervisedTask`` are those of one-label-per-example classifica
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 import torch
 
@@ -94,7 +95,23 @@ class SupervisedTask(_TaskCommon):
         raise ConfigError(f"robustness.suites: task {self.name!r} has no text perturbation")
 
     # -- model inputs ------------------------------------------------------------------------
-    def encode(self, records: list[dict], tokenizer, label2id: Mapping[str, int], max_length: int) -> list[dict]:
+    # Keyword options of ``encode`` a data config may set (``data.encode_options``): name -> what
+    # it takes, for the error message. None by default; a task that has some lists them here.
+    encode_options: ClassVar[Mapping[str, str]] = {}
+
+    def check_encode_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``data.encode_options`` checked against what ``encode`` accepts: the keyword arguments
+        to pass it. An unknown key is a one-line error naming it, never silently ignored."""
+        options = dict(options or {})
+        for key in options:
+            if key not in self.encode_options:
+                known = ", ".join(sorted(self.encode_options)) or "none"
+                raise ConfigError(f"data.encode_options.{key}: unknown option for task {self.name!r} "
+                                  f"(it accepts {known})")
+        return options
+
+    def encode(self, records: list[dict], tokenizer, label2id: Mapping[str, int], max_length: int,
+               **options: Any) -> list[dict]:
         raise NotImplementedError
 
     def count_truncated(self, encoded: list[dict]) -> int:
