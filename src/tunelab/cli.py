@@ -1,7 +1,7 @@
 """The Hydra entry points and their shared error handling: bad input is one line and exit code 2.
 
 ``python train.py ...`` (from a checkout) and the installed ``tunelab-train ...`` run the same
-function, :func:`train_main`; likewise evaluate, export and generate. The configs live at the
+function, :func:`train_main`; likewise evaluate, export, generate, serve and predict. The configs live at the
 repository's top level (``conf/``); ``src/tunelab/conf`` is a symbolic link to them, so an
 editable install reads the checkout's files and a built wheel ships them as package data
 (setuptools copies through the link): the console scripts work from any directory.
@@ -105,6 +105,23 @@ def _generate(cfg) -> None:
         print(text)
 
 
+def _serve(cfg) -> None:
+    from omegaconf import OmegaConf
+
+    from tunelab.serving.app import serve
+
+    run_or_exit(serve, OmegaConf.to_container(cfg, resolve=True))
+
+
+def _predict(cfg) -> None:
+    from omegaconf import OmegaConf
+
+    from tunelab.serving.batch import predict_file
+
+    done = run_or_exit(predict_file, OmegaConf.to_container(cfg, resolve=True))
+    print(f"{done['output']}: {done['written']} lines written, {done['skipped']} already there")
+
+
 # Console scripts (pyproject [project.scripts]) call these with no argument; the scripts in a
 # checkout pass their own conf/. They return None: a console script exits with the return value.
 def train_main(conf: Path | None = None) -> None:
@@ -121,3 +138,19 @@ def export_main(conf: Path | None = None) -> None:
 
 def generate_main(conf: Path | None = None) -> None:
     _hydra_run(_generate, "generate", "generate", conf, check_experiment=False)
+
+
+def _model_is_model_path() -> None:
+    """``model=X`` on a serve/predict command line means ``model_path=X``: ``model`` is a config
+    group of train.yaml, so Hydra would read ``model=X`` as choosing conf/model/X.yaml."""
+    sys.argv = [f"model_path={a[len('model='):]}" if a.startswith("model=") else a for a in sys.argv]
+
+
+def serve_main(conf: Path | None = None) -> None:
+    _model_is_model_path()
+    _hydra_run(_serve, "serve", "serve", conf, check_experiment=False)
+
+
+def predict_main(conf: Path | None = None) -> None:
+    _model_is_model_path()
+    _hydra_run(_predict, "predict", "predict", conf, check_experiment=False)
