@@ -55,6 +55,7 @@ class TaskDataModule(L.LightningDataModule):
         monitor: str | None = None,  # read by the config (optimized_metric), not used here
         eval_split: str = "test",
         encode_options: Mapping[str, Any] | None = None,
+        extra_train: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.task = tasks.get(task)
@@ -77,6 +78,8 @@ class TaskDataModule(L.LightningDataModule):
         # Task-specific keyword options of encode (e.g. token_classification's word_separator),
         # checked in load(): a ConfigError raised here would reach the user wrapped by Hydra.
         self.encode_options = dict(encode_options or {})
+        # More training records (serve.py's feedback.jsonl, more files like train): train split only.
+        self.extra_train = list(extra_train or [])
         self.label_names: list[str] | None = None
         self.meta: dict[str, Any] = {}
         self.encoded: dict[str, list[dict]] = {}
@@ -91,11 +94,17 @@ class TaskDataModule(L.LightningDataModule):
         splits = loaded.splits
         if self.limit:  # a fixed prefix: a quick, still deterministic, subset for smoke runs
             splits = {k: v[: self.limit] for k, v in splits.items()}
+        extra_meta = None
+        if self.extra_train:  # after `limit`: a smoke run still sees every correction
+            extra, extra_meta = sources.read_extra_train(self.task, self.extra_train, self.source, self.root)
+            splits = {**splits, "train": splits["train"] + extra}
         self.label_names = self.task.label_names(splits["train"])
         self.task.check_known(self.label_names, splits, loaded.meta.get("files", {}))
         self.records = splits
         self.meta = {**loaded.meta, "name": self.name, "task": self.task.name, "limit": self.limit,
                      "num_labels": len(self.label_names)}
+        if extra_meta is not None:
+            self.meta["extra_train"] = extra_meta
 
     def prepare_data(self) -> None:
         sources.load_splits(self.task, self.source, self.split_spec, self.root)

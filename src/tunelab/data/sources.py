@@ -149,3 +149,67 @@ def _fingerprint_records(splits: Mapping[str, list[dict]]) -> str:
 
     h = hashlib.sha256(json.dumps({k: v for k, v in sorted(splits.items())}, sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+# -- extra training files (data.extra_train) -----------------------------------------------------
+def _extra_path(path: str, root: Path) -> Path:
+    p = Path(str(path)).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    if (root / p).exists():
+        return root / p
+    raise DataError(f"data.extra_train: {path}: no such file (a relative path is read from the working "
+                    f"directory {Path.cwd()}, then from the data dir {root})")
+
+
+def read_records_jsonl(path: Path, task: SupervisedTask) -> list[dict]:
+    """JSON lines already in the task's record schema (serve.py's feedback.jsonl): the record keys
+    are kept (``text_pair`` too), anything else (the ``feedback`` metadata) is dropped. A last line
+    without its newline that is not JSON is a write still in progress: skipped, not an error."""
+    import json
+    import logging
+
+    records = []
+    lines = path.read_bytes().split(b"\n")
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if lineno == len(lines):  # no newline after it: cut mid-write
+                logging.getLogger(__name__).warning("%s:%d: partial last line skipped", path, lineno)
+                continue
+            raise DataError(f"{path}:{lineno}: invalid JSON: {exc}") from None
+        missing = [k for k in task.record_keys if k not in (obj if isinstance(obj, dict) else {})]
+        if missing:
+            raise DataError(f"{path}:{lineno}: a {task.name} record needs {list(task.record_keys)}; missing {missing}")
+        record = {k: obj[k] for k in (*task.record_keys, "text_pair") if k in obj}
+        if "tokens" in record and len(record["tokens"]) != len(record.get("tags", record["tokens"])):
+            raise DataError(f"{path}:{lineno}: {len(record['tokens'])} tokens but {len(record['tags'])} tags")
+        records.append(record)
+    return records
+
+
+def read_extra_train(task: str | SupervisedTask, paths, source: Mapping[str, Any], root: Path) -> tuple[list[dict], list[dict]]:
+    """Records to add to the training split, and what run_info records about each file.
+
+    A ``.jsonl`` file holds records in the task's schema (serve.py's feedback); any other file is
+    read with the data config's own format and options (more files like the training file).
+    """
+    task = tasks.get(task)
+    records: list[dict] = []
+    meta: list[dict] = []
+    for given in paths:
+        path = _extra_path(given, root)
+        if path.suffix.lower() == ".jsonl":
+            found = read_records_jsonl(path, task)
+        else:
+            fmt = source.get("format")
+            if not fmt:
+                raise ConfigError(f"data.extra_train: {given}: not .jsonl and the data config names no format")
+            found = read_local(task, fmt, {"train": str(path)}, root, dict(source.get("options") or {}))["train"]
+        task.check_records({"train": found}, str(path))
+        records += found
+        meta.append({"path": str(path.resolve()), "records": len(found), "fingerprint": readers.fingerprint_files([path])})
+    return records, meta
