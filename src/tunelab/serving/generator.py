@@ -19,6 +19,12 @@ class Generator:
         self.tokenizer = tokenizer
         self.context = int(context)
 
+    def eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
+        return {i for i in ids if i is not None}
+
     def prompt_text(self, request: Mapping) -> str:
         if request.get("messages") is not None:
             return self.tokenizer.apply_chat_template(list(request["messages"]), tokenize=False,
@@ -72,8 +78,7 @@ class Generator:
             yield {"error": result["error"]}
             return
         new = int(result["ids"].shape[1] - ids.shape[1])
-        eos = self.tokenizer.eos_token_id
-        stopped = new > 0 and eos is not None and int(result["ids"][0, -1]) == eos
+        stopped = new > 0 and int(result["ids"][0, -1]) in self.eos_ids()
         reason = "stop" if stopped else "length" if new >= max_new else "time"
         yield {"done": True, "text": "".join(pieces), "finish_reason": reason, "prompt_tokens": int(ids.shape[1]),
                "completion_tokens": new, "prompt_truncated": truncated,
