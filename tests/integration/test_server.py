@@ -258,3 +258,29 @@ def test_generate_refusals(servers, body, code, says):
 def test_wrong_route_for_the_task(servers):
     assert post(servers["lm"], "/predict", {"texts": ["a"]}).status_code == 404
     assert post(servers["ner"], "/generate", {"prompt": "a"}).status_code == 404
+
+
+def run_cli(script, *args, timeout=180):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, start_new_session=True)
+
+
+def test_serve_refuses_what_it_cannot_serve_in_one_line(tmp_path):
+    proc = run_cli("serve.py", f"model={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: model: no such model folder")
+
+
+@pytest.mark.slow
+def test_cli_predict_resumes_and_a_model_that_fails_to_load_ends_the_server(tmp_path):
+    model = save_tiny_head(tmp_path / "m")
+    src = tmp_path / "in.txt"
+    src.write_text("breast cancer\n\nasthma\n")
+    args = [f"model={model}", f"input={src}", f"output={tmp_path / 'o.jsonl'}"]
+    first, again = run_cli("predict.py", *args), run_cli("predict.py", *args)
+    assert first.returncode == 0 and "3 lines written, 0 already there" in first.stdout, first.stderr
+    assert again.returncode == 0 and "0 lines written, 3 already there" in again.stdout
+    (model / "model.safetensors").write_bytes(b"not weights")
+    proc = run_cli("serve.py", f"model={model}", f"port={free_port()}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: model: '{model}' could not be loaded in the worker")

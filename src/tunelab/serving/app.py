@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any, Mapping
@@ -112,12 +113,23 @@ def serve(cfg: Mapping[str, Any]) -> None:
     print(f"serving {spec.task} ({len(spec.labels)} labels) from {spec.info['source']} on http://{host}:{port}{route}; "
           f"feedback -> {server.model_metadata['feedback']}", flush=True)
 
+    main = os.getpid()
+
     def stop(signum, frame):  # SIGTERM: shut the workers down too (LitServe handles Ctrl+C only)
+        if os.getpid() != main:  # a forked HTTP process before uvicorn took its signals: die as usual
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    server.run(host=host, port=port, generate_client_file=False, log_level=str(cfg.get("log_level", "warning")),
-               num_api_servers=cfg.get("api_servers"))
+    try:
+        server.run(host=host, port=port, generate_client_file=False, log_level=str(cfg.get("log_level", "warning")),
+                   num_api_servers=cfg.get("api_servers"))
+    except (EOFError, ConnectionError):
+        # LitServe's monitor shut the server down under run() (a worker died): its manager is gone.
+        if not api.load_error():
+            raise
     error = api.load_error()
     if error:
         raise ConfigError(f"model: {cfg['model_path']!r} could not be loaded in the worker: {error}")
