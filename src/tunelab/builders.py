@@ -156,7 +156,7 @@ def build_pretraining(cfg: DictConfig):
     from pathlib import Path
 
     from tunelab.models.backbone import build_lm_model
-    from tunelab.modules.pretrain import PretrainModule
+    from tunelab.modules.pretrain import PretrainModule, clip_block_size
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     dm = instantiate(cfg.data, tokenizer=None)
@@ -174,5 +174,6 @@ def build_pretraining(cfg: DictConfig):
     dm.tokenizer = tokenizer
     model = build_lm_model(model_cfg, dm.task, tokenizer)
     model = apply_method(model, OmegaConf.to_container(cfg.method, resolve=True), dm.task)
+    clip_block_size(dm, model)  # before setup() cuts the corpus into blocks
     module = PretrainModule(model, dm.task.name, OmegaConf.to_container(cfg.optim, resolve=True))
     return tokenizer, dm, module

@@ -47,8 +47,9 @@ def test_no_module_outside_its_task_file_names_the_task(name):
 def test_method_support_is_the_tasks_to_say():
     with pytest.raises(ConfigError, match=r"^method.name: prompt_tuning cannot serve token_classification; it supports"):
         tasks.get("token_classification").check_method("prompt_tuning")
-    with pytest.raises(ConfigError, match=r"^method.name: lora cannot serve clm; it supports full, head_only$"):
-        tasks.get("clm").check_method("lora")
+    with pytest.raises(ConfigError, match=r"^method.name: lora cannot serve mlm; it supports full, head_only$"):
+        tasks.get("mlm").check_method("lora")
+    tasks.get("clm").check_method("lora")  # a causal LM takes LoRA (peft TaskType.CAUSAL_LM)
     tasks.get("sentence_pair_classification").check_method("prompt_tuning")  # sequence-level: fits
 
 

@@ -99,9 +99,27 @@ class MLMCollator:
 
 @dataclass
 class CLMCollator:
-    """Causal LM: labels are the inputs; the model shifts them (position t predicts t+1)."""
+    """Causal LM: labels are the inputs; the model shifts them (position t predicts t+1).
+
+    Pretraining blocks all have one length and need no padding. Sequences of different lengths
+    are right-padded with ``pad_token_id`` (Llama-style tokenizers pad with EOS); the padding is
+    found by position (attention mask 0), never by id, so it alone gets label -100 and a real EOS
+    (the document separator) is still predicted."""
+
+    pad_token_id: int | None = None
 
     def __call__(self, blocks) -> dict[str, torch.Tensor]:
-        batch = _stack(blocks)
-        batch["labels"] = batch["input_ids"].clone()
-        return batch
+        rows = [b if isinstance(b, torch.Tensor) else torch.as_tensor(b) for b in blocks]
+        if len({len(r) for r in rows}) <= 1:
+            batch = _stack(rows)
+            batch["labels"] = batch["input_ids"].clone()
+            return batch
+        if self.pad_token_id is None:
+            raise ConfigError("model.tokenizer: sequences of different lengths need a pad (or EOS) token")
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), int(self.pad_token_id), dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r.long()
+            mask[i, : len(r)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, IGNORE)}

@@ -5,18 +5,24 @@ always trains. Which task each method can serve is the task's to say (``task.met
 AdaLoRA and IA3 inject into Linear layers and fit every objective (a task without a peft TaskType,
 like multiple choice, gets a plain ``PeftModel`` with the head saved alongside); prefix tuning
 needs a peft TaskType; prompt tuning shifts token positions, so only sequence-level tasks take it.
+
+For a pretraining objective (causal LM) the "head" is the pretrained vocabulary projection, usually
+tied to the word embeddings: it is not put in ``modules_to_save`` (that would train an untied
+full copy of it), unless it was freshly initialised because the source had none. ``target_modules:
+auto`` picks the architecture's attention projections (``targets.DEFAULT_TARGETS``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import lightning.pytorch as L
 from torch import nn
 
 from tunelab.errors import ConfigError
 from tunelab.methods import register
-from tunelab.methods.targets import check_targets, head_modules
+from tunelab.methods.targets import check_targets, head_modules, resolve_targets
 
 PEFT_METHODS = ("lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning")
 
@@ -31,7 +37,9 @@ def _peft_config(method: str, cfg: Mapping[str, Any], task, heads: list[str]):
                                target_modules=targets, bias=cfg.get("bias", "none"), modules_to_save=heads, **common)
     if method == "adalora":
         if not cfg.get("total_step"):
-            raise ConfigError("method.total_step: AdaLoRA needs the number of optimizer steps (set by train)")
+            where = ("pretraining does not fill it in: set method.total_step=<steps> (= trainer.max_steps)"
+                     if task.pretraining else "set by train")
+            raise ConfigError(f"method.total_step: AdaLoRA needs the number of optimizer steps ({where})")
         total = int(cfg["total_step"])
         # The schedule is given as fractions of training so one config fits any dataset size.
         tinit, tfinal = round(float(cfg["tinit_ratio"]) * total), round(float(cfg["tfinal_ratio"]) * total)
@@ -57,11 +65,21 @@ def wrap_with_peft(method: str, model: nn.Module, cfg: Mapping[str, Any], task) 
     import peft
 
     task.check_method(method)
-    if method in ("lora", "adalora", "ia3"):
+    cfg = dict(cfg)
+    if method in ("lora", "adalora"):
+        cfg["target_modules"] = resolve_targets(model, cfg.get("target_modules"))
+        check_targets(model, cfg["target_modules"], suggest=True)
+    elif method == "ia3":
+        if cfg.get("target_modules") == "auto":  # peft's own per-architecture IA3 defaults
+            cfg["target_modules"] = None
         check_targets(model, cfg.get("target_modules"))
-        if method == "ia3":
-            check_targets(model, cfg.get("feedforward_modules"), "method.feedforward_modules")
+        check_targets(model, cfg.get("feedforward_modules"), "method.feedforward_modules")
     heads = head_modules(model)
+    if task.pretraining:  # the LM head trains only if it is new (the source had none)
+        from tunelab.models.backbone import FRESH_ATTR
+
+        fresh = {id(p) for p in getattr(model, FRESH_ATTR, [])}
+        heads = [h for h in heads if any(id(p) in fresh for p in getattr(model, h).parameters())]
     # Prompt-learning PeftModels of the TOKEN_CLS/SEQ_CLS types put the head (classifier) in
     # modules_to_save themselves; the tests check the head trains for every method.
     return peft.get_peft_model(model, _peft_config(method, cfg, task, heads))

@@ -1,9 +1,15 @@
 """One LightningModule for language-model pretraining; the objective (``tunelab.tasks``: mlm,
-clm) computes the loss. Reports loss and perplexity over the whole validation split."""
+clm) computes the loss. Reports loss and perplexity over the whole validation split.
+
+``clip_block_size`` keeps the data's blocks within the positions the model can embed
+(``max_position_embeddings``, less the virtual tokens of prefix/prompt tuning).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import logging
+from collections.abc import Mapping
+from typing import Any
 
 import lightning.pytorch as L
 import torch
@@ -13,6 +19,38 @@ from tunelab import tasks
 from tunelab.errors import ConfigError
 from tunelab.metrics.perplexity import Perplexity
 from tunelab.optim import build_optimizer
+
+log = logging.getLogger(__name__)
+
+# Position ids start after padding_idx in these architectures: max_position_embeddings - (pad + 1) usable.
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "mpnet", "data2vec-text"}
+
+
+def max_block_size(model: nn.Module) -> int | None:
+    """The longest block ``model`` can take: its position table (``max_position_embeddings``,
+    GPT-2's ``n_positions``) less prompt learning's virtual tokens; None if it has no such limit."""
+    config = getattr(model, "config", None)
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if getattr(config, "model_type", None) in _OFFSET_POSITIONS:
+        limit -= int(getattr(config, "pad_token_id", None) or 1) + 1
+    peft_config = getattr(model, "active_peft_config", None)
+    if getattr(peft_config, "is_prompt_learning", False):
+        limit -= int(peft_config.num_virtual_tokens or 0)
+    return limit
+
+
+def clip_block_size(dm, model: nn.Module) -> int:
+    """Lower ``dm.block_size`` (before ``setup``) to what the model can embed; returns the size used."""
+    limit = max_block_size(model)
+    if limit is not None and dm.block_size > limit:
+        log.warning("data.block_size=%d exceeds the %d positions the model can embed: clipped to %d",
+                    dm.block_size, limit, limit)
+        if getattr(dm, "meta", None):
+            dm.meta.update(block_size=limit, block_size_requested=dm.block_size)
+        dm.block_size = limit
+    return dm.block_size
 
 
 class PretrainModule(L.LightningModule):
