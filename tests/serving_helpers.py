@@ -61,3 +61,34 @@ def save_tiny_lm(folder: Path, chat: bool = True) -> Path:
     AutoModelForCausalLM.from_config(config).save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
     return folder
+
+
+def save_tiny_lora_exports(root: Path, names=("a", "b"), labels=NER_LABELS) -> dict[str, Path]:
+    """LoRA runs of one tiny base, exported like export.py: ``<root>/<name>/adapter`` (peft) and
+    ``<root>/<name>/model`` (merged). The LoRA B matrices are random, so each adapter differs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForTokenClassification
+
+    from tests.helpers import save_tiny_pretrained
+
+    base = save_tiny_pretrained(root / "base")
+    out = {}
+    for seed, name in enumerate(names):
+        torch.manual_seed(seed)
+        model = AutoModelForTokenClassification.from_pretrained(
+            str(base), num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)})
+        model = get_peft_model(model, LoraConfig(task_type="TOKEN_CLS", r=4, target_modules=["query", "value"]))
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(std=0.5)
+        model.save_pretrained(str(root / name / "adapter"))
+        merged = model.merge_and_unload()
+        merged.save_pretrained(str(root / name / "model"))
+        tokenizer().save_pretrained(str(root / name / "model"))
+        (root / name / "model" / "tunelab_export.json").write_text(json.dumps(
+            {"ckpt_path": None, "method": "lora", "task": "token_classification", "labels": list(labels)}))
+        out[name] = root / name
+    return out

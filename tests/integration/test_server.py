@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving_helpers import NER_LABELS, save_tiny_head, save_tiny_lm, tokenizer
+from tests.serving_helpers import NER_LABELS, save_tiny_head, save_tiny_lm, save_tiny_lora_exports
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = ["limits.max_texts=8", "limits.max_chars=12000", "limits.max_body_bytes=50000", "limits.max_new_tokens=16"]
@@ -82,13 +82,16 @@ def servers(tmp_path_factory):
                    "data": {"max_length": 64}},
         "git_commit": "c0ffee", "data": {"name": "ncbi_disease", "fingerprint": "f1f2"}}, metrics={"test/f1": 0.5})
     lm_model = save_tiny_lm(tmp / "lm")
+    loras = save_tiny_lora_exports(tmp / "loras")
+    adapters = f"adapters={{a: {loras['a'] / 'adapter'}, b: {loras['b']}}}"
     # load_delay_s holds /health at 503 long enough to be seen (a tiny model loads in a blink).
-    ner = Server(ner_model, tmp / "ner_run", "load_delay_s=2", "max_batch_size=8", "batch_timeout=0.05", *LIMITS)
+    ner = Server(ner_model, tmp / "ner_run", "load_delay_s=2", "max_batch_size=8", "batch_timeout=0.05", adapters,
+                 *LIMITS)
     lm = Server(lm_model, tmp / "lm_run", *LIMITS)
     try:
         ner.wait_ready()
         lm.wait_ready()
-        yield {"ner": ner, "lm": lm, "ner_model": ner_model}
+        yield {"ner": ner, "lm": lm, "ner_model": ner_model, "loras": loras}
     finally:
         ner.stop()
         lm.stop()
@@ -253,6 +256,28 @@ def test_generate_streams_server_sent_events(servers):
 def test_generate_refusals(servers, body, code, says):
     r = post(servers["lm"], "/generate", body)
     assert r.status_code == code and says in r.json()["detail"], r.text
+
+
+def test_lora_adapter_chosen_per_request(servers, tmp_path):
+    from tunelab.serving.batch import predict_file
+
+    texts = ["breast cancer and asthma", "colon tumour"]
+    info = httpx.get(servers["ner"].url + "/info").json()["model"]
+    assert sorted(info["adapters"]) == ["a", "b"]
+    with ThreadPoolExecutor(4) as pool:  # mixed in one dynamic batch
+        got = list(pool.map(lambda ad: post(servers["ner"], "/predict", {"texts": texts, "adapter": ad}).json(),
+                            ["a", "b", "a", "b"]))
+    for name, answer in zip(["a", "b", "a", "b"], got):
+        assert answer["adapter"] == name
+        src = tmp_path / "in.txt"
+        src.write_text("\n".join(texts) + "\n")
+        out = tmp_path / f"{name}.jsonl"
+        if not out.exists():  # the merged export of the same adapter, through predict.py's code
+            predict_file({"model_path": str(servers["loras"][name] / "model"), "input": str(src), "output": str(out),
+                          "progress": False})
+        assert [spans(json.loads(x)) for x in out.read_text().splitlines()] == [spans(p) for p in answer["predictions"]]
+    r = post(servers["ner"], "/predict", {"texts": texts, "adapter": "c"})
+    assert r.status_code == 422 and "unknown adapter 'c'" in r.json()["detail"]
 
 
 def test_wrong_route_for_the_task(servers):

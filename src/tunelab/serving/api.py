@@ -71,20 +71,26 @@ class _Loading:
 
 class PredictAPI(_Loading, ls.LitAPI):
     def __init__(self, spec, backend: str = "pytorch", batch_texts: int = 32, max_batch_size: int = 16,
-                 batch_timeout: float = 0.01, workers: int = 1, threads: int = 1, load_delay_s: float = 0.0) -> None:
+                 batch_timeout: float = 0.01, workers: int = 1, threads: int = 1, load_delay_s: float = 0.0,
+                 adapters: dict | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path="/predict")
         self.served, self.backend_name, self.batch_texts = spec, backend, int(batch_texts)
+        self.adapters = dict(adapters or {})  # name -> peft adapter folder (adapters.describe)
         self._init_loading(workers, threads, load_delay_s)
 
     def load(self, device) -> None:
-        from tunelab.serving import backend
+        from tunelab.serving import adapters, backend
         from tunelab.serving.predictor import Predictor
 
         self.predictor = Predictor.from_spec(self.served, backend.load(self.backend_name, self.served, device),
                                              batch_size=self.batch_texts)
+        self.backends = {None: self.predictor.backend}
+        if self.adapters:
+            shared = backend.TorchBackend(adapters.load(self.served, self.adapters), device)
+            self.backends.update({name: adapters.AdapterBackend(shared, name) for name in self.adapters})
 
     def decode_request(self, request):
-        return predict_items(request)
+        return {"adapter": request.get("adapter"), "items": predict_items(request)}
 
     def batch(self, inputs):
         return inputs  # a list of requests, each a list of items
@@ -92,13 +98,17 @@ class PredictAPI(_Loading, ls.LitAPI):
     def predict(self, x):
         if not self._wait_ready():
             raise HTTPException(503, "the model is still loading; try again when GET /health answers 200")
-        requests = [x] if self.max_batch_size == 1 else x  # unbatched: one request's items
-        flat = [item for items in requests for item in items]
-        answers = self.predictor.predict(flat)  # one length-sorted pass over every text of the batch
-        out, at = [], 0
-        for items in requests:
-            out.append({"predictions": answers[at:at + len(items)]})
-            at += len(items)
+        requests = [x] if self.max_batch_size == 1 else x  # unbatched: one request
+        out: list[dict | None] = [None] * len(requests)
+        for adapter in dict.fromkeys(r["adapter"] for r in requests):  # one pass per adapter in the batch
+            idx = [i for i, r in enumerate(requests) if r["adapter"] == adapter]
+            flat = [item for i in idx for item in requests[i]["items"]]
+            answers = self.predictor.predict(flat, self.backends[adapter])  # length-sorted over all texts
+            at = 0
+            for i in idx:
+                n = len(requests[i]["items"])
+                out[i] = {"predictions": answers[at:at + n], **({"adapter": adapter} if adapter else {})}
+                at += n
         return out[0] if self.max_batch_size == 1 else out
 
     def unbatch(self, output):

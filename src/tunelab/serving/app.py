@@ -24,6 +24,7 @@ from typing import Any, Mapping
 from fastapi import Request
 
 from tunelab.errors import ConfigError
+from tunelab.serving import adapters as serving_adapters
 from tunelab.serving import backend as backends
 from tunelab.serving import loading
 from tunelab.serving.limits import Limits, RequestGuard
@@ -63,18 +64,21 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
     workers, threads = int(cfg.get("workers", 1)), int(cfg.get("threads", 1))
     delay = float(cfg.get("load_delay_s") or 0)
     if spec.task == "clm":
+        if cfg.get("adapters"):
+            raise ConfigError("adapters: several adapters are served for /predict models; this is a causal LM")
         api = GenerateAPI(spec, dict(cfg.get("generation") or {}), workers, threads, delay)
         validators = {"/generate": generate_validator(limits, has_chat_template(spec))}
         stream = ["/generate"]
     else:
+        adapters = serving_adapters.describe(spec, cfg.get("adapters"))
         api = PredictAPI(spec, cfg.get("backend", "pytorch"), int(cfg.get("batch_texts", 32)),
                          int(cfg.get("max_batch_size", 16)), float(cfg.get("batch_timeout", 0.01)),
-                         workers, threads, delay)
-        validators = {"/predict": predict_validator(spec.task, limits)}
+                         workers, threads, delay, adapters)
+        validators = {"/predict": predict_validator(spec.task, limits, list(adapters))}
         stream = []
     validators["/feedback"] = feedback_validator(spec.task, spec.labels, limits)
     feedback_path = Path(str(cfg["feedback"])).expanduser().absolute()
-    metadata = {**spec.info, "backend": cfg.get("backend", "pytorch"), "limits": limits.__dict__,
+    metadata = {**spec.info, "adapters": getattr(api, "adapters", {}), "backend": cfg.get("backend", "pytorch"), "limits": limits.__dict__,
                 "feedback": str(feedback_path), "max_batch_size": api.max_batch_size}
     server = ls.LitServer(
         api,

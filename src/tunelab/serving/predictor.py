@@ -42,7 +42,9 @@ class Predictor:
         # Only pass options the run had: an encoder without options takes none.
         return self.task.encode(records, self.tokenizer, self.label2id, self.max_length, **self.encode_options)
 
-    def predict(self, items: Sequence[dict]) -> list[dict]:
+    def predict(self, items: Sequence[dict], backend=None) -> list[dict]:
+        """Answers in the order of ``items``; ``backend`` overrides the default (an adapter's)."""
+        backend = backend or self.backend
         groups: dict = defaultdict(list)
         for i, item in enumerate(items):
             groups[self.io.shape(item)].append(i)
@@ -56,7 +58,7 @@ class Predictor:
                 chunk = order[b:b + self.batch_size]
                 enc = [encoded[j] for j in chunk]
                 batch = self.collate(enc)
-                logits = self.backend.logits(batch)
+                logits = backend.logits(batch)
                 outs = self.io.answers(self.task, logits, batch, enc, [group[j] for j in chunk],
                                        [contexts[j] for j in chunk], self.labels, self.max_length)
                 for j, out in zip(chunk, outs):
