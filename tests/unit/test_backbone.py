@@ -53,3 +53,13 @@ def test_module_trains_with_dropout_even_from_a_pretrained_eval_model():
     model = build_model(TINY, "sequence_classification", ["a", "b"], tok).eval()  # as from_pretrained leaves it
     module = FineTuneModule(model, "sequence_classification", ["a", "b"], {"lr": 1e-3})
     assert all(m.training for m in module.model.modules())
+
+
+def test_a_misspelt_zoo_name_that_fails_on_the_hub_suggests_the_zoo_name(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub lookup fails at once, as it does offline
+    with pytest.raises(ConfigError, match=r"could not load 'mpnett' .*did you mean the zoo model 'mpnet'\?") as err:
+        build_tokenizer({"name_or_path": "mpnett"})
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError) as err:  # nothing close: no hint
+        build_tokenizer({"name_or_path": "zzzzqqq"})
+    assert "did you mean" not in str(err.value)

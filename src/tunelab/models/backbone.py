@@ -55,7 +55,17 @@ def _from_pretrained(cls, source: str, key: str, **kwargs):
         return cls.from_pretrained(source, **kwargs)
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{key}: could not load {source!r} as a local folder or hub id: {first}") from exc
+        raise ConfigError(f"{key}: could not load {source!r} as a local folder or hub id: {first}{_zoo_hint(source)}") from exc
+
+
+def _zoo_hint(source: str) -> str:
+    """A misspelt zoo name reaches the hub as an id: point at the zoo name it was probably meant to be."""
+    import difflib
+
+    from tunelab.zoo import catalog
+
+    close = difflib.get_close_matches(source, list(catalog.MODELS), n=1, cutoff=0.75)
+    return f" (did you mean the zoo model {close[0]!r}? python -m tunelab.models list)" if close else ""
 
 
 def build_tokenizer(model_cfg: Mapping[str, Any]):
