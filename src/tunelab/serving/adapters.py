@@ -7,10 +7,11 @@ and loads every adapter into one ``PeftModel`` under its name; a request naming 
 answered by that adapter (``set_adapter``, unmerged), one without by the main model (merged).
 Every adapter must share the base, the task and the label set of the main model (one head shape).
 
-What it costs: the base weights once, plus per adapter its LoRA matrices and a copy of the head
-(``modules_to_save``): for MiniLM with r=8 on query/value about 0.3 MB, so memory is not what
-limits the count; time is: an unmerged adapter adds two small matmuls per adapted layer, and
-requests for different adapters of one dynamic batch run as separate forward passes.
+What it costs (measured: MiniLM, r=8 on query/value, 1 thread on a busy 2-core CPU): the base
+weights once (90 MB), plus per adapter its LoRA matrices and a copy of the head (74,883 parameters,
+0.3 MB): memory fits thousands. Time is the cost: an unmerged adapter's forward pass was ~7% slower
+than the merged model's (71 vs 67 ms for 16 x 22 tokens), and requests for different adapters in
+one dynamic batch run as separate forward passes.
 """
 
 from __future__ import annotations
