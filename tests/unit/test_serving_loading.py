@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.serving_helpers import NER_LABELS, save_tiny_head, save_tiny_lm
+from tests.serving_helpers import NER_LABELS, save_tiny_head, save_tiny_lm, tokenizer
 from tunelab.errors import ConfigError
 from tunelab.serving.loading import describe, load_model
 
@@ -69,3 +69,27 @@ def test_run_directory(tmp_path):
     (run / "run_info.json").write_text(json.dumps({"config": config}))
     with pytest.raises(ConfigError, match="pretraining run"):
         describe(str(run))
+
+
+def test_clm_run_with_a_lora_adapter_is_served_merged(tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tunelab.serving.generator import Generator
+    from tunelab.serving.loading import load_causal_lm
+
+    base = save_tiny_lm(tmp_path / "base")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                                LoraConfig(task_type="CAUSAL_LM", r=2, target_modules=["c_attn"]))
+    peft_model.save_pretrained(str(run / "hf_model"))  # what a LoRA clm run leaves (training.py)
+    tokenizer().save_pretrained(str(run / "hf_model"))
+    (run / "run_info.json").write_text(json.dumps({"config": {"data": {"task": "clm"}, "model": {"name_or_path": str(base)},
+                                                              "method": {"name": "lora"}}, "git_commit": "abc"}))
+    spec = describe(str(run))
+    assert (spec.task, spec.max_length, spec.info["git_commit"], spec.info["method"]) == ("clm", 128, "abc", "lora")
+    tok, model = load_causal_lm(spec)
+    assert not hasattr(model, "peft_config")  # merged
+    events = list(Generator(model, tok, spec.max_length).stream({"prompt": "the", "max_new_tokens": 3}))
+    assert events[-1]["done"] and events[-1]["completion_tokens"] <= 3

@@ -136,9 +136,10 @@ class GenerateAPI(_Loading, ls.LitAPI):
 
     def load(self, device) -> None:
         from tunelab.serving.generator import Generator
-        from tunelab.serving.loading import load_model, load_tokenizer
+        from tunelab.serving.loading import load_causal_lm
 
-        self.generator = Generator(load_model(self.served).to(device), load_tokenizer(self.served), self.served.max_length)
+        tokenizer, model = load_causal_lm(self.served)
+        self.generator = Generator(model.to(device), tokenizer, self.served.max_length)
 
     def decode_request(self, request):
         return {**self.defaults, **{k: v for k, v in request.items() if v is not None}}

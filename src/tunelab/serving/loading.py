@@ -153,11 +153,20 @@ def describe_run(run: Path, given: str) -> ServeSpec:
     config = run_info.get("config") or {}
     task = (config.get("data") or {}).get("task")
     if task in ("clm", "mlm"):
-        if task == "mlm" or not (run / "hf_model" / "config.json").is_file():
+        hf = run / "hf_model"
+        if task == "mlm" or not ((hf / "config.json").is_file() or (hf / "adapter_config.json").is_file()):
             raise ConfigError(f"model: {given!r} is a {task} pretraining run with nothing to serve "
                               "(a clm run serves its hf_model folder; fine-tune an mlm backbone first)")
-        spec = describe_folder(run / "hf_model", given)
-        spec.info.update(_info("clm", [], run / "hf_model", "folder", run, None, None, spec.max_length))
+        if (hf / "config.json").is_file():
+            spec = describe_folder(hf, given)
+        else:  # a peft clm run saved only its adapter: generation.load merges it into its base
+            from tunelab.generation import adapter_base
+            from tunelab.models.backbone import resolve_source
+
+            base = Path(resolve_source(adapter_base(hf), "model (adapter base)"))
+            max_length = _folder_max_length(base, _read_json(base / "config.json"))
+            spec = ServeSpec("folder", str(hf), "clm", [], max_length)
+        spec.info = _info("clm", [], hf, "folder", run, None, None, spec.max_length)
         return spec
     if task not in SERVABLE:
         raise ConfigError(f"model: {given!r}: run of task {task!r}; serve.py serves {', '.join(sorted(SERVABLE))}")
@@ -206,6 +215,15 @@ def load_tokenizer(spec: ServeSpec):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(spec.path)
+
+
+def load_causal_lm(spec: ServeSpec):
+    """(tokenizer, model) of a causal LM: generate.py's loader (a peft run's adapter merged)."""
+    from tunelab.generation import load
+    from tunelab.quiet import quiet
+
+    quiet()
+    return load(spec.path)
 
 
 def load_model(spec: ServeSpec):
