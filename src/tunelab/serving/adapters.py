@@ -6,6 +6,8 @@ builds the base once (``adapter_config.json``'s ``base_model_name_or_path``, wit
 and loads every adapter into one ``PeftModel`` under its name; a request naming an adapter is
 answered by that adapter (``set_adapter``, unmerged), one without by the main model (merged).
 Every adapter must share the base, the task and the label set of the main model (one head shape).
+Adapters are switched on ``/predict`` for tasks with a peft ``TaskType`` (the task's
+``peft_task_type``, which each adapter's ``adapter_config.json`` must name).
 
 What it costs (measured: MiniLM, r=8 on query/value, 1 thread on a busy 2-core CPU): the base
 weights once (90 MB), plus per adapter its LoRA matrices and a copy of the head (74,883 parameters,
@@ -22,16 +24,26 @@ from typing import Mapping
 
 from tunelab.errors import ConfigError
 
-_TASK_TYPES = {"token_classification": "TOKEN_CLS", "sequence_classification": "SEQ_CLS",
-               "sentence_pair_classification": "SEQ_CLS"}
+
+def _task_type(task) -> str | None:
+    """The peft TaskType an adapter of ``task`` (a Task or a registered name) must have; None: the
+    task takes no per-request adapters (no /predict, or no peft TaskType to check them against)."""
+    from tunelab import tasks
+    from tunelab.serving import task_io
+
+    return tasks.get(task).peft_task_type if task_io.predicts(task) else None
 
 
 def describe(spec, adapters: Mapping[str, str] | None) -> dict[str, str]:
     """Check the adapter folders against the main model (main process, JSON files only)."""
     if not adapters:
         return {}
-    if spec.task not in _TASK_TYPES:
-        raise ConfigError(f"adapters: serving several adapters is for {', '.join(sorted(_TASK_TYPES))}; "
+    task_type = _task_type(spec.task)
+    if task_type is None:
+        from tunelab import tasks
+
+        able = [name for name in tasks.names() if _task_type(name)]
+        raise ConfigError(f"adapters: serving several adapters is for {', '.join(able)}; "
                           f"the model is {spec.task}")
     out, bases = {}, set()
     for name, given in adapters.items():
@@ -43,7 +55,7 @@ def describe(spec, adapters: Mapping[str, str] | None) -> dict[str, str]:
         config = json.loads((folder / "adapter_config.json").read_text())
         if config.get("peft_type") != "LORA":
             raise ConfigError(f"adapters.{name}: a {config.get('peft_type')} adapter; only LoRA adapters are switched per request")
-        if config.get("task_type") != _TASK_TYPES[spec.task]:
+        if config.get("task_type") != task_type:
             raise ConfigError(f"adapters.{name}: task type {config.get('task_type')}, the model is {spec.task}")
         export = folder.parent / "model" / "tunelab_export.json"
         if export.is_file() and json.loads(export.read_text()).get("labels") != spec.labels:

@@ -63,7 +63,7 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
     backends.check(cfg.get("backend", "pytorch"))
     workers, threads = int(cfg.get("workers", 1)), int(cfg.get("threads", 1))
     delay = float(cfg.get("load_delay_s") or 0)
-    if spec.task == "clm":
+    if spec.io == "generate":  # a causal LM: /generate, streamed
         if cfg.get("adapters"):
             raise ConfigError("adapters: several adapters are served for /predict models; this is a causal LM")
         api = GenerateAPI(spec, dict(cfg.get("generation") or {}), workers, threads, delay)
@@ -113,7 +113,7 @@ def serve(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(f"port: must be an integer 1024-65535, got {port!r}")
     spec = loading.describe(str(cfg["model_path"]))
     server, api = build_server(cfg, spec)
-    route = "/generate" if spec.task == "clm" else "/predict"
+    route = "/generate" if spec.io == "generate" else "/predict"
     print(f"serving {spec.task} ({len(spec.labels)} labels) from {spec.info['source']} on http://{host}:{port}{route}; "
           f"feedback -> {server.model_metadata['feedback']}", flush=True)
 

@@ -27,19 +27,20 @@ from tunelab.errors import ConfigError, DataError
 Item = tuple[int, dict]  # (input line number, predictor item [+ "id"])
 
 
-def _check_item(item: dict, task: str, where: str) -> dict:
-    if task == "token_classification":
+def _check_item(item: dict, task: str, io: str | None, where: str) -> dict:
+    """``item`` checked against what ``task`` takes: ``io`` is its serving IO kind (``serve_io``)."""
+    if io == "tokens":
         ok = isinstance(item.get("text"), str) or (
             isinstance(item.get("tokens"), list) and all(isinstance(t, str) for t in item["tokens"]))
         need = '"text" (a string) or "tokens" (a list of strings)'
-    elif task == "multiple_choice":
+    elif io == "choice":
         if "options" not in item and "choices" in item:
             item["options"] = item.pop("choices")
         ok = isinstance(item.get("question"), str) and isinstance(item.get("options"), list) and bool(item["options"]) \
             and all(isinstance(o, str) for o in item["options"])
         need = '"question" and a non-empty list "options"'
     else:
-        pair = task == "sentence_pair_classification"
+        pair = io == "pair"
         ok = isinstance(item.get("text"), str) and (isinstance(item.get("text_pair"), str) or
                                                     (not pair and item.get("text_pair") is None))
         need = '"text" and "text_pair"' if pair else '"text" (and optionally "text_pair")'
@@ -50,19 +51,22 @@ def _check_item(item: dict, task: str, where: str) -> dict:
 
 
 def read_inputs(path: Path, task: str, cfg: Mapping[str, Any]) -> Iterator[Item]:
+    from tunelab.serving import task_io
+
     suffix = path.suffix.lower()
+    io = task_io.kind(task)
     if suffix == ".txt":
-        if task == "multiple_choice":
+        if io == "choice":
             raise ConfigError(f"input: {path}: multiple choice needs .jsonl ({{\"question\", \"options\"}})")
         with path.open(encoding="utf-8", newline="") as f:
             for lineno, line in enumerate(f, start=1):
                 line = line.rstrip("\n").rstrip("\r")
-                if task == "sentence_pair_classification" or (task == "sequence_classification" and "\t" in line):
+                if io == "pair" or (io == "classify" and "\t" in line):
                     text, sep, pair = line.partition("\t")
                     item = {"text": text, "text_pair": pair} if sep else {"text": text}
                 else:
                     item = {"text": line}
-                yield lineno, _check_item(item, task, f"{path}:{lineno}")
+                yield lineno, _check_item(item, task, io, f"{path}:{lineno}")
     elif suffix == ".jsonl":
         with path.open(encoding="utf-8") as f:
             for lineno, line in enumerate(f, start=1):
@@ -74,7 +78,7 @@ def read_inputs(path: Path, task: str, cfg: Mapping[str, Any]) -> Iterator[Item]
                     raise DataError(f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
                 if not isinstance(item, dict):
                     raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(item).__name__}")
-                yield lineno, _check_item(item, task, f"{path}:{lineno}")
+                yield lineno, _check_item(item, task, io, f"{path}:{lineno}")
     elif suffix == ".csv":
         text_col, pair_col = cfg.get("text_column", "text"), cfg.get("text_pair_column")
         with path.open(encoding="utf-8", newline="") as f:
@@ -86,7 +90,7 @@ def read_inputs(path: Path, task: str, cfg: Mapping[str, Any]) -> Iterator[Item]
                 item = {"text": row[text_col]}
                 if pair_col is not None:
                     item["text_pair"] = row[pair_col]
-                yield n, _check_item(item, task, f"{path}: row {n - 1}")
+                yield n, _check_item(item, task, io, f"{path}: row {n - 1}")
     else:
         raise ConfigError(f"input: {path}: unsupported format {suffix!r}; use .txt, .jsonl or .csv")
 
@@ -156,7 +160,7 @@ def predict_file(cfg: Mapping[str, Any], predictor=None) -> dict:
         raise ConfigError(f"window, batch_size: must be >= 1, got {window}, {batch_size}")
     if predictor is None:
         spec = loading.describe(str(cfg["model_path"]))
-        if spec.task == "clm":
+        if spec.io == "generate":
             raise ConfigError(f"model: {cfg['model_path']!r} is a causal LM; predict.py predicts supervised tasks "
                               "(use generate.py or POST /generate)")
         backends.check(cfg.get("backend", "pytorch"))

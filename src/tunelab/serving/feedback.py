@@ -1,9 +1,10 @@
 """``POST /feedback``: a correction becomes one training record, appended to ``feedback.jsonl``.
 
 Each line is a record in the task's own training schema (what its readers produce and
-``data.extra_train`` reads back: ``{"tokens", "tags"}`` for NER, ``{"text", "label"}`` (+
-``"text_pair"``) for classification, ``{"question", "choices", "label"}`` for multiple choice,
-``{"text"}`` for a causal LM), plus a ``"feedback"`` object (the prediction the user saw, the time,
+``data.extra_train`` reads back), chosen by the serving IO kind the task declares (``serve_io``):
+``{"tokens", "tags"}`` for ``tokens`` (NER), ``{"text", "label"}`` (+ ``"text_pair"``) for
+``classify`` and ``pair``, ``{"question", "choices", "label"}`` for ``choice``, ``{"text"}`` for
+``generate`` (a causal LM), plus a ``"feedback"`` object (the prediction the user saw, the time,
 the model) that training ignores.
 
 Appends are safe under concurrent requests, threads and HTTP processes alike: each one opens the
@@ -22,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from tunelab.serving import task_io
 from tunelab.serving.words import tags_from_spans
 
 
@@ -32,7 +34,8 @@ def entity_types(labels: Sequence[str]) -> list[str]:
 def to_record(task: str, labels: Sequence[str], body: Mapping[str, Any]) -> dict:
     """The training record a correction stands for; ValueError (a one-line reason) if it cannot be one."""
     correct = body.get("correct")
-    if task == "token_classification":
+    io = task_io.kind(task)
+    if io == "tokens":
         if not isinstance(correct, list) or not all(isinstance(e, dict) for e in correct):
             raise ValueError('correct: must be a list of entities {"start", "end", "label"} (may be empty)')
         for n, e in enumerate(correct):
@@ -40,15 +43,15 @@ def to_record(task: str, labels: Sequence[str], body: Mapping[str, Any]) -> dict
                 raise ValueError(f'correct[{n}]: needs integer "start", "end" and a string "label"')
         words, tags = tags_from_spans(_need_str(body, "text"), correct, entity_types(labels))
         return {"tokens": words, "tags": tags}
-    if task in ("sequence_classification", "sentence_pair_classification"):
+    if io in ("classify", "pair"):
         if correct not in labels:
             raise ValueError(f"correct: {correct!r} is not one of the model's labels ({', '.join(map(str, labels[:20]))}"
                              f"{', ...' if len(labels) > 20 else ''})")
         record = {"text": _need_str(body, "text"), "label": correct}
-        if body.get("text_pair") is not None or task == "sentence_pair_classification":
+        if body.get("text_pair") is not None or io == "pair":
             record["text_pair"] = _need_str(body, "text_pair")
         return record
-    if task == "multiple_choice":
+    if io == "choice":
         options = body.get("options")
         if not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options):
             raise ValueError("options: must be a non-empty list of strings")
@@ -62,7 +65,7 @@ def to_record(task: str, labels: Sequence[str], body: Mapping[str, Any]) -> dict
         else:
             raise ValueError(f"correct: {correct!r} is not an option index (0-{len(options) - 1}), letter or option text")
         return {"question": _need_str(body, "question"), "choices": list(options), "label": letters[index]}
-    if task == "clm":
+    if io == "generate":
         if not isinstance(correct, str):
             raise ValueError("correct: must be the text the model should have written")
         return {"text": _need_str(body, "text") + correct}

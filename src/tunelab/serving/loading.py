@@ -18,6 +18,12 @@ Sources:
   (``merge_and_unload``) before serving; a pretraining run serves its ``hf_model`` folder;
 * anything ``model.name_or_path`` accepts (a zoo name, ``pkg:``, a hub id): a Hugging Face folder
   whose ``architectures`` names a task head (a bare encoder such as ``minilm`` has nothing to serve).
+
+What is served is the task's to say (``tunelab.tasks``): a task is servable when it declares a
+serving IO kind (``serve_io``), and a folder without a tunelab record of its task is served as the
+servable task whose head its ``architectures`` names (``Task.has_head``). Where two tasks share a
+head (sequence and sentence-pair classification), the task recorded in the run beside the folder
+decides, else the task that is its head's default (``serve_default_for_head``).
 """
 
 from __future__ import annotations
@@ -29,15 +35,30 @@ from typing import Any
 
 from tunelab.errors import ConfigError
 
-# Head class suffix (config.json "architectures") -> task name.
-_HEADS = (
-    ("ForTokenClassification", "token_classification"),
-    ("ForSequenceClassification", "sequence_classification"),
-    ("ForMultipleChoice", "multiple_choice"),
-    ("ForCausalLM", "clm"),
-    ("LMHeadModel", "clm"),
-)
-SERVABLE = {"token_classification", "sequence_classification", "sentence_pair_classification", "multiple_choice", "clm"}
+
+def _registered(name: str | None):
+    """The task registered as ``name``; None if there is none (a run or export may name anything)."""
+    from tunelab import tasks
+
+    return tasks.get(name) if isinstance(name, str) and name in tasks.names() else None
+
+
+def servable() -> list[str]:
+    """The names of the tasks that declare a serving IO kind (``serve_io``)."""
+    from tunelab import tasks
+
+    return [name for name in tasks.names() if tasks.get(name).serve_io is not None]
+
+
+def task_for_head(architecture: str, recorded: str | None = None):
+    """The servable task whose head ``architecture`` (config.json) is; None: no such task. Where
+    several tasks share the head, ``recorded`` (the run's own task) if it is one, else the default."""
+    from tunelab import tasks
+
+    found = [tasks.get(n) for n in servable() if tasks.get(n).has_head(architecture)]
+    if len(found) > 1:
+        found = [t for t in found if t.name == recorded] or [t for t in found if t.serve_default_for_head] or found
+    return found[0] if found else None
 
 
 @dataclass
@@ -51,6 +72,13 @@ class ServeSpec:
     checkpoint: str | None = None
     config: dict | None = None  # the run's resolved config (run kind)
     info: dict = field(default_factory=dict)
+
+    @property
+    def io(self) -> str | None:
+        """The serving IO kind its task declares (``serve_io``): "generate" is /generate, others /predict."""
+        from tunelab import tasks
+
+        return tasks.get(self.task).serve_io
 
 
 def _read_json(path: Path) -> Any:
@@ -112,26 +140,28 @@ def _folder_max_length(folder: Path, hf_config: dict) -> int:
 def describe_folder(folder: Path, given: str) -> ServeSpec:
     hf_config = _read_json(folder / "config.json")
     export = _read_json(folder / "tunelab_export.json") if (folder / "tunelab_export.json").is_file() else {}
-    if export:
-        task, labels = export["task"], list(export["labels"])
-    else:
-        arch = (hf_config.get("architectures") or [""])[0]
-        task = next((t for suffix, t in _HEADS if arch.endswith(suffix)), None)
-        if task is None:
-            raise ConfigError(f"model: {given!r} is a {arch or 'headless'} model with no task head to serve; "
-                              "serve an exported folder, a run directory, or a causal LM")
-        id2label = hf_config.get("id2label") or {}
-        labels = [] if task == "clm" else [id2label[k] for k in sorted(id2label, key=int)]
-    if task not in SERVABLE:
-        raise ConfigError(f"model: {given!r} is a {task} model; serve.py serves {', '.join(sorted(SERVABLE))}")
     run = _run_dir_near(folder, export)
     run_cfg = (_read_json(run / "run_info.json").get("config") or {}) if run else {}
     data_cfg = run_cfg.get("data") or {}
+    if export:
+        name, labels = export["task"], list(export["labels"])
+    else:
+        arch = (hf_config.get("architectures") or [""])[0]
+        head_task = task_for_head(arch, data_cfg.get("task"))
+        if head_task is None:
+            raise ConfigError(f"model: {given!r} is a {arch or 'headless'} model with no task head to serve; "
+                              "serve an exported folder, a run directory, or a causal LM")
+        name = head_task.name
+        id2label = hf_config.get("id2label") or {}
+        labels = [] if head_task.serve_io == "generate" else [id2label[k] for k in sorted(id2label, key=int)]
+    task = _registered(name)
+    if task is None or task.serve_io is None:
+        raise ConfigError(f"model: {given!r} is a {name} model; serve.py serves {', '.join(servable())}")
     max_length = int(data_cfg.get("max_length") or _folder_max_length(folder, hf_config))
-    if task == "clm":
+    if task.serve_io == "generate":  # a prompt and its answer share the model's context, not the training blocks
         max_length = _folder_max_length(folder, hf_config)
-    info = _info(task, labels, folder, "folder", run, export.get("method"), hf_config, max_length)
-    return ServeSpec("folder", str(folder), task, labels, max_length, dict(data_cfg.get("encode_options") or {}),
+    info = _info(name, labels, folder, "folder", run, export.get("method"), hf_config, max_length)
+    return ServeSpec("folder", str(folder), name, labels, max_length, dict(data_cfg.get("encode_options") or {}),
                      info=info)
 
 
@@ -151,34 +181,38 @@ def _tested_checkpoint(run: Path, run_info: dict) -> Path:
 def describe_run(run: Path, given: str) -> ServeSpec:
     run_info = _read_json(run / "run_info.json")
     config = run_info.get("config") or {}
-    task = (config.get("data") or {}).get("task")
-    if task in ("clm", "mlm"):
+    name = (config.get("data") or {}).get("task")
+    task = _registered(name)
+    if task is not None and task.pretraining:  # what it serves is the model its run exported
         hf = run / "hf_model"
-        if task == "mlm" or not ((hf / "config.json").is_file() or (hf / "adapter_config.json").is_file()):
-            raise ConfigError(f"model: {given!r} is a {task} pretraining run with nothing to serve "
-                              "(a clm run serves its hf_model folder; fine-tune an mlm backbone first)")
+        if task.serve_io is None:
+            raise ConfigError(f"model: {given!r} is a {name} pretraining run with nothing to serve "
+                              f"({task.serve_refusal})")
+        if not ((hf / "config.json").is_file() or (hf / "adapter_config.json").is_file()):
+            raise ConfigError(f"model: {given!r} is a {name} pretraining run with nothing to serve "
+                              f"(no model or adapter in {hf}; a finished {name} run exports one there)")
         if (hf / "config.json").is_file():
             spec = describe_folder(hf, given)
-        else:  # a peft clm run saved only its adapter: generation.load merges it into its base
+        else:  # a peft run saved only its adapter: generation.load merges it into its base
             from tunelab.generation import adapter_base
             from tunelab.models.backbone import resolve_source
 
             base = Path(resolve_source(adapter_base(hf), "model (adapter base)"))
             max_length = _folder_max_length(base, _read_json(base / "config.json"))
-            spec = ServeSpec("folder", str(hf), "clm", [], max_length)
-        spec.info = _info("clm", [], hf, "folder", run, None, None, spec.max_length)
+            spec = ServeSpec("folder", str(hf), name, [], max_length)
+        spec.info = _info(name, [], hf, "folder", run, None, None, spec.max_length)
         return spec
-    if task not in SERVABLE:
-        raise ConfigError(f"model: {given!r}: run of task {task!r}; serve.py serves {', '.join(sorted(SERVABLE))}")
+    if task is None or task.serve_io is None:
+        raise ConfigError(f"model: {given!r}: run of task {name!r}; serve.py serves {', '.join(servable())}")
     labels_file = run / "labels.json"
     if not labels_file.is_file():
         raise ConfigError(f"model: run directory {run} has no labels.json")
     labels = list(_read_json(labels_file))
     ckpt = _tested_checkpoint(run, run_info)
     max_length = int(config["data"].get("max_length") or 512)
-    info = _info(task, labels, run, "run", run, None, None, max_length)
+    info = _info(name, labels, run, "run", run, None, None, max_length)
     info["checkpoint"] = str(ckpt)
-    return ServeSpec("run", str(run), task, labels, max_length, dict(config["data"].get("encode_options") or {}),
+    return ServeSpec("run", str(run), name, labels, max_length, dict(config["data"].get("encode_options") or {}),
                      checkpoint=str(ckpt), config=config, info=info)
 
 

@@ -20,7 +20,7 @@ class Predictor:
     def __init__(self, task, tokenizer, labels: Sequence[str], max_length: int, backend,
                  encode_options: Mapping | None = None, batch_size: int = 32) -> None:
         self.task = tasks.get(task)
-        self.io = task_io.for_task(self.task.name)
+        self.io = task_io.for_task(self.task)
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.label2id = {n: i for i, n in enumerate(self.labels)}

@@ -1,5 +1,9 @@
 """Request bodies per route and task: shape and types (422), sizes (413), malformed JSON (400).
 
+What a ``/predict`` body must hold follows the serving IO kind the task declares (``serve_io``):
+``texts`` for ``tokens`` and ``classify`` (which also takes ``pairs``), ``pairs`` for ``pair``,
+``question`` + ``options`` for ``choice``.
+
 Validators take the raw body and raise ``limits.Refusal``; they run in the HTTP process (the
 ``RequestGuard``), so a worker only ever sees requests it can answer. They also normalise nothing:
 the worker reads the same JSON and turns it into items with ``predict_items``.
@@ -83,14 +87,18 @@ def _adapter_known(name: str | None, adapters: Sequence[str]) -> None:
 
 
 def predict_validator(task: str, limits: Limits, adapters: Sequence[str] = ()) -> Callable[[bytes], None]:
+    from tunelab.serving import task_io
+
+    io = task_io.kind(task)  # the task's serving IO kind, looked up once per server
+
     def check(body: bytes) -> None:
         req = parse(PredictBody, body)
         given = {k for k in ("texts", "pairs", "question", "options") if getattr(req, k) is not None}
-        if task == "multiple_choice":
+        if io == "choice":
             want, example = {"question", "options"}, '{"question": "...", "options": ["...", "..."]}'
-        elif task == "sentence_pair_classification":
+        elif io == "pair":
             want, example = {"pairs"}, '{"pairs": [["first", "second"]]}'
-        elif task == "sequence_classification" and given == {"pairs"}:
+        elif io == "classify" and given == {"pairs"}:
             want, example = {"pairs"}, ""
         else:
             want, example = {"texts"}, '{"texts": ["..."]}'

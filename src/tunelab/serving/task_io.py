@@ -1,16 +1,22 @@
-"""Per task: request items -> the task's own training records, and logits -> answers.
+"""Per serving IO kind: request items -> the task's own training records, and logits -> answers.
+
+Each task declares its kind (``serve_io``, see ``tunelab.tasks.base.SERVE_IO``); serving looks
+that up and never compares task names, so a new task that serves like an existing one is served
+without touching this package.
 
 The records go through the task's own ``encode`` (the one training and evaluation use) with a
 placeholder label, and token-classification logits become word tags through the task's own
 ``metric_inputs`` -- the exact decision ``evaluate.py`` scores -- so a served entity is the
 entity evaluation counted.
 
-Items (what ``requests`` and ``batch`` produce):
+Items (what ``requests`` and ``batch`` produce), per kind:
 
-* token_classification: ``{"text"}`` (split into words with character spans) or ``{"tokens"}``
+* ``tokens`` (NER): ``{"text"}`` (split into words with character spans) or ``{"tokens"}``
   (words as given, e.g. a CoNLL test file; answers then hold word indices and the tags);
-* sequence classification: ``{"text"}`` or ``{"text", "text_pair"}``; sentence pairs: the pair;
-* multiple choice: ``{"question", "options"}``.
+* ``classify``: ``{"text"}`` or ``{"text", "text_pair"}``; ``pair``: always the pair;
+* ``choice``: ``{"question", "options"}``.
+
+``generate`` (a causal LM) has no entry here: it is served on ``/generate`` by ``generator``.
 
 Items of one batch must share a ``shape`` (pairs or not, number of options): the encoders and the
 collator need one layout per batch.
@@ -116,17 +122,37 @@ class ChoiceIO:
         return out
 
 
+# serve_io kind -> its IO: the kinds served on /predict.
 _IO = {
-    "token_classification": TokenIO,
-    "sequence_classification": ClassifyIO,
-    "sentence_pair_classification": ClassifyIO,
-    "multiple_choice": ChoiceIO,
+    "tokens": TokenIO,
+    "classify": ClassifyIO,
+    "pair": ClassifyIO,
+    "choice": ChoiceIO,
 }
 
 
-def for_task(name: str):
-    if name not in _IO:
+def kind(task) -> str | None:
+    """The serving IO kind ``task`` (a Task or a registered name) declares; None: it is not served,
+    or no task has that name."""
+    from tunelab import tasks
+
+    if isinstance(task, str) and task not in tasks.names():
+        return None
+    return tasks.get(task).serve_io
+
+
+def predicts(task) -> bool:
+    """Whether ``task`` (a Task or a registered name) is served on /predict."""
+    return kind(task) in _IO
+
+
+def for_task(task):
+    """The IO of ``task`` (a Task or a registered name); a one-line ConfigError if it has no /predict."""
+    if not predicts(task):
+        from tunelab import tasks
         from tunelab.errors import ConfigError
 
-        raise ConfigError(f"model: task {name!r} has no /predict (known: {', '.join(sorted(_IO))})")
-    return _IO[name]
+        name = getattr(task, "name", task)
+        known = [n for n in tasks.names() if predicts(n)]
+        raise ConfigError(f"model: task {name!r} has no /predict (known: {', '.join(known)})")
+    return _IO[kind(task)]

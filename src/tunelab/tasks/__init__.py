@@ -7,7 +7,7 @@ here (imported below) plus a data config that names it in ``task:``.
 from __future__ import annotations
 
 from tunelab.errors import ConfigError
-from tunelab.tasks.base import PretrainingTask, SupervisedTask
+from tunelab.tasks.base import SERVE_IO, PretrainingTask, SupervisedTask
 
 Task = SupervisedTask | PretrainingTask
 _TASKS: dict[str, Task] = {}
@@ -18,6 +18,8 @@ def register(cls):
     task = cls()
     if task.name in _TASKS:
         raise ValueError(f"task {task.name!r} registered twice")
+    if task.serve_io is not None and task.serve_io not in SERVE_IO:
+        raise ValueError(f"task {task.name!r}: serve_io {task.serve_io!r} is not one of {sorted(SERVE_IO)}")
     _TASKS[task.name] = task
     return cls
 

@@ -2,9 +2,10 @@
 
 A task owns everything that depends on *what is being learned*: the record schema its readers
 must produce, how records become model inputs, its label vocabulary, its metric, the Hugging Face
-auto class that builds its head, the peft ``TaskType``, and which methods can serve it. Every
-other module asks the task (``tunelab.tasks.get(name)``) instead of comparing task names, so a
-new task is one file in this package plus a data config.
+auto class that builds its head, the peft ``TaskType``, which methods can serve it, and how
+``serve.py``/``predict.py`` serve it (``serve_io``). Every other module asks the task
+(``tunelab.tasks.get(name)``) instead of comparing task names, so a new task is one file in this
+package plus a data config.
 
 Two shapes, one class each (no deeper hierarchy; shared code is functions):
 
@@ -26,6 +27,12 @@ from tunelab.errors import ConfigError, DataError
 # Every peft method that injects into Linear layers, plus the two that need no peft TaskType.
 ALL_METHODS = frozenset({"full", "head_only", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning", "adapter"})
 
+# How a served task takes requests and gives answers (``tunelab.serving``), one kind per task:
+# "tokens": a text (or words) -> word tags and entity spans; "classify": a text, or a text pair ->
+# a label; "pair": always a text pair -> a label; "choice": a question and its options -> an
+# option; "generate": a prompt -> streamed text (``POST /generate``, not ``/predict``).
+SERVE_IO = frozenset({"tokens", "classify", "pair", "choice", "generate"})
+
 TextEdit = Callable[[str], str]
 WordEdit = Callable[[list[str], list[str]], tuple[list[str], list[str]]]
 
@@ -39,6 +46,22 @@ class _TaskCommon:
     default_monitor: str = ""
     # What its metric reports, logged as val/<name> and test/<name>.
     metric_names: tuple[str, ...] = ()
+
+    # -- serving (``tunelab.serving``) -----------------------------------------------------------
+    # Its kind in SERVE_IO; None: not served, and ``serve_refusal`` says why in one line.
+    serve_io: ClassVar[str | None] = None
+    serve_refusal: ClassVar[str] = "it declares no serving IO (serve_io)"
+    # A Hugging Face folder without a tunelab record of its task is served as the task whose head it
+    # has (config.json "architectures" ends with ``auto_class`` minus "AutoModel", or one of
+    # ``head_suffixes``). Where several served tasks share a head, the one that is not
+    # ``serve_default_for_head=False`` wins: exactly one per shared head.
+    head_suffixes: ClassVar[tuple[str, ...]] = ()
+    serve_default_for_head: ClassVar[bool] = True
+
+    def has_head(self, architecture: str) -> bool:
+        """Whether a config.json architecture (e.g. "BertForTokenClassification") is this task's head."""
+        suffixes = (self.auto_class.removeprefix("AutoModel"), *self.head_suffixes)
+        return bool(architecture) and any(architecture.endswith(s) for s in suffixes if s)
 
     def check_method(self, method: str) -> None:
         """A method that cannot serve this task is a one-line error, never a silent fallback."""

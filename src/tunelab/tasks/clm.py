@@ -29,6 +29,8 @@ class CausalLM(PretrainingTask):
     auto_class = "AutoModelForCausalLM"
     peft_task_type = "CAUSAL_LM"
     methods = frozenset({"full", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning"})
+    serve_io = "generate"  # POST /generate, streamed
+    head_suffixes = ("LMHeadModel",)  # GPT-2-style class names (GPT2LMHeadModel)
 
     def check_method(self, method: str) -> None:
         if method in REFUSED:

@@ -19,6 +19,8 @@ from tunelab.tasks.base import PretrainingTask
 class MaskedLM(PretrainingTask):
     name = "mlm"
     auto_class = "AutoModelForMaskedLM"
+    serve_io = None
+    serve_refusal = "a masked LM only fills in masks: fine-tune it for a task and serve that run"
 
     def check_tokenizer(self, tokenizer) -> None:
         if getattr(tokenizer, "mask_token_id", None) is None:

@@ -81,6 +81,7 @@ class MultipleChoice(SupervisedTask):
     methods = ALL_METHODS - {"prefix_tuning", "prompt_tuning"}
     default_monitor = "val/acc"
     truncation_note = "the question stem was cut, every option kept"
+    serve_io = "choice"
 
     def label_names(self, train: list[dict]) -> list[str]:
         # The label id must be the position of the correct choice, so the names are the choice

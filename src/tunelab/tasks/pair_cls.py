@@ -23,6 +23,10 @@ class SentencePairClassification(SupervisedTask):
     methods = ALL_METHODS
     default_monitor = "val/macro_f1"
     truncation_note = "the pair was cut at max_length (longest_first)"
+    serve_io = "pair"  # always a text pair
+    # Its head is sequence classification's: a folder with that head and no record of its task
+    # is served as sequence classification, which takes pairs too.
+    serve_default_for_head = False
 
     def encode(self, records, tokenizer, label2id, max_length):
         return encode_texts(records, tokenizer, label2id, max_length)

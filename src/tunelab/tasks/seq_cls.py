@@ -43,6 +43,7 @@ class SequenceClassification(SupervisedTask):
     methods = ALL_METHODS
     default_monitor = "val/macro_f1"
     truncation_note = "the text was cut at max_length (longest_first for pairs)"
+    serve_io = "classify"  # a text, or a text pair (the encoder takes both)
 
     def encode(self, records, tokenizer, label2id, max_length):
         return encode_texts(records, tokenizer, label2id, max_length)

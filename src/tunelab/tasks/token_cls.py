@@ -164,6 +164,7 @@ class TokenClassification(SupervisedTask):
     metric_names = ("f1", "precision", "recall")
     stratify_key = None
     truncation_note = "their cut words score as 'O'"
+    serve_io = "tokens"  # word tags, as entity spans of the request's text
 
     def labels_of(self, record: Mapping[str, Any]):
         return record["tags"]
