@@ -6,6 +6,10 @@
 * prefix/prompt tuning: virtual tokens cannot be merged into weights, so only the peft adapter
   folder is written (load it with ``PeftModel.from_pretrained`` on the base model);
 * bottleneck adapters (ours): not linear, so not mergeable, and not a peft format: export refuses.
+
+``format=onnx`` also writes ``<out_dir>/onnx`` (``model.onnx`` + tokenizer + labels, for
+``serve.py backend=onnx``) and, with ``quantize=int8``, ``<out_dir>/onnx-int8`` (ONNX Runtime
+dynamic int8): ``tunelab.export_onnx``, which refuses prefix/prompt tuning and causal LMs.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import lightning.pytorch as L
 from omegaconf import DictConfig
 
-from tunelab import builders
+from tunelab import builders, export_onnx
 from tunelab.errors import ConfigError
 from tunelab.evaluation import load_checkpoint
 from tunelab.quiet import quiet
@@ -29,8 +33,11 @@ def export(cfg: DictConfig) -> dict[str, str]:
     quiet()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     method = cfg.method.name
+    fmt = cfg.get("format") or "hf"
+    quantize = cfg.get("quantize") or None
     if method == "adapter":
         raise ConfigError("method.name: bottleneck adapters cannot be merged into the base weights; export full, lora, adalora or ia3 runs")
+    export_onnx.check(cfg.data.get("task"), method, quantize, fmt)  # before any weight is loaded
     ckpt = load_checkpoint(cfg.ckpt_path)
     tokenizer = builders.build_tokenizer_from(cfg)
     dm = builders.build_datamodule(cfg, tokenizer)
@@ -50,4 +57,10 @@ def export(cfg: DictConfig) -> dict[str, str]:
     (out / "model" / "tunelab_export.json").write_text(json.dumps(
         {"ckpt_path": str(cfg.ckpt_path), "method": method, "task": dm.task.name, "labels": dm.label_names}, indent=2))
     written["model"] = str(out / "model")
+    if fmt == "onnx":
+        opts = dict(cfg.get("onnx") or {})
+        written.update(export_onnx.export_model(
+            model, tokenizer, out, dm.task.name, dm.label_names, method, str(cfg.ckpt_path), quantize,
+            opset=int(opts.get("opset", 17)), optimize_graph=bool(opts.get("optimize", False)),
+            per_channel=bool(opts.get("per_channel", False)), reduce_range=bool(opts.get("reduce_range", False))))
     return written
