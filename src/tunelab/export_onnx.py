@@ -39,7 +39,21 @@ from tunelab.errors import ConfigError
 
 FORMATS = ("hf", "onnx")
 QUANTIZE = ("int8",)
-TASKS = ("token_classification", "sequence_classification", "sentence_pair_classification", "multiple_choice")
+
+
+def _io(task: str) -> str | None:
+    """The serving IO kind the task declares (tunelab.tasks): the export's shapes follow it, and
+    exactly the tasks served on /predict are exported."""
+    from tunelab.serving import task_io
+
+    return task_io.kind(task)
+
+
+def exported_tasks() -> list[str]:
+    from tunelab import tasks
+    from tunelab.serving import task_io
+
+    return [name for name in tasks.names() if task_io.predicts(name)]
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_FILE = "model.onnx"
 FOLDERS = {None: "onnx", "int8": "onnx-int8"}
@@ -65,11 +79,11 @@ def check(task: str, method: str | None, quantize: str | None, fmt: str = "onnx"
     if method == "adapter":
         raise ConfigError("format=onnx: bottleneck adapters cannot be merged into the base weights; "
                           "export full, lora, adalora or ia3 runs")
-    if task == "clm":
+    if _io(task) == "generate":
         raise ConfigError("format=onnx: causal LMs are not exported (generation loops over a KV cache); "
                           "serve them with backend=pytorch")
-    if task not in TASKS:
-        raise ConfigError(f"format=onnx: task {task!r} is not exported; ONNX export covers {', '.join(TASKS)}")
+    if task not in exported_tasks():
+        raise ConfigError(f"format=onnx: task {task!r} is not exported; ONNX export covers {', '.join(exported_tasks())}")
     require_runtime()
 
 
@@ -94,7 +108,7 @@ def _sample(tokenizer, names: list[str], task: str) -> dict[str, Any]:
     texts = ["a short text", "a slightly longer text, with some punctuation and numbers 42"]
     enc = tokenizer(texts, padding=True, return_tensors="pt")
     inputs = {k: enc[k] if k in enc else enc["input_ids"] * 0 for k in names}
-    if task == "multiple_choice":  # (batch, choices, sequence): 2 questions x 2 options
+    if _io(task) == "choice":  # (batch, choices, sequence): 2 questions x 2 options
         inputs = {k: v.unsqueeze(0).repeat(2, 1, 1) for k, v in inputs.items()}
     return inputs
 
@@ -117,12 +131,12 @@ def _logits_module(model, names: list[str]):
 
 
 def _dynamic_axes(task: str, names: list[str]) -> dict[str, dict[int, str]]:
-    if task == "multiple_choice":
+    if _io(task) == "choice":
         axes = {k: {0: "batch", 1: "choices", 2: "sequence"} for k in names}
         axes["logits"] = {0: "batch", 1: "choices"}
     else:
         axes = {k: {0: "batch", 1: "sequence"} for k in names}
-        axes["logits"] = {0: "batch", 1: "sequence"} if task == "token_classification" else {0: "batch"}
+        axes["logits"] = {0: "batch", 1: "sequence"} if _io(task) == "tokens" else {0: "batch"}
     return axes
 
 

@@ -292,3 +292,16 @@ def test_export_py_refuses_prefix_tuning_before_loading(tiny_cfg, tiny_folder, s
                    f"out_dir={tmp_path}", "format=onnx", config_name="export")
     with pytest.raises(ConfigError, match="prefix_tuning keeps virtual tokens"):
         export(cfg)  # refused before the (missing) checkpoint is read
+
+
+def test_the_server_refuses_a_wrong_backend_before_any_worker_starts(exported, tmp_path):
+    """build_server checks the backend against the folder (and adapters against the backend) in
+    the main process: a wrong combination is one line, not a worker that dies while loading."""
+    from tunelab.serving.app import build_server
+
+    specs = exported["token_classification"]
+    base = {"limits": {}, "feedback": str(tmp_path / "feedback.jsonl")}
+    with pytest.raises(ConfigError, match="its ONNX export is at"):
+        build_server({**base, "backend": "onnx"}, specs["model"])
+    with pytest.raises(ConfigError, match="^adapters: per-request LoRA adapters run on backend=pytorch, not onnx"):
+        build_server({**base, "backend": "onnx", "adapters": {"a": str(tmp_path)}}, specs["onnx"])

@@ -60,7 +60,8 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
     from tunelab.serving.feedback import FeedbackWriter, to_record
 
     limits = _limits(dict(cfg.get("limits") or {}))
-    backends.check(cfg.get("backend", "pytorch"))
+    # the backend checks the folder here, so a wrong one is one line before any worker starts
+    backends.check(cfg.get("backend", "pytorch"), spec)
     workers, threads = int(cfg.get("workers", 1)), int(cfg.get("threads", 1))
     delay = float(cfg.get("load_delay_s") or 0)
     if spec.io == "generate":  # a causal LM: /generate, streamed
@@ -70,6 +71,9 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
         validators = {"/generate": generate_validator(limits, has_chat_template(spec))}
         stream = ["/generate"]
     else:
+        if cfg.get("adapters") and cfg.get("backend", "pytorch") != "pytorch":
+            raise ConfigError(f"adapters: per-request LoRA adapters run on backend=pytorch, not {cfg.get('backend')}; "
+                              "export each adapter's merged model to serve it with that backend")
         adapters = serving_adapters.describe(spec, cfg.get("adapters"))
         api = PredictAPI(spec, cfg.get("backend", "pytorch"), int(cfg.get("batch_texts", 32)),
                          int(cfg.get("max_batch_size", 16)), float(cfg.get("batch_timeout", 0.01)),

@@ -163,7 +163,7 @@ def predict_file(cfg: Mapping[str, Any], predictor=None) -> dict:
         if spec.io == "generate":
             raise ConfigError(f"model: {cfg['model_path']!r} is a causal LM; predict.py predicts supervised tasks "
                               "(use generate.py or POST /generate)")
-        backends.check(cfg.get("backend", "pytorch"))
+        backends.check(cfg.get("backend", "pytorch"), spec)
         import torch
 
         torch.set_num_threads(int(cfg.get("threads", 1)))

@@ -39,7 +39,7 @@ def onnx_file(spec) -> Path:
     folder = Path(spec.path)
     if (folder / ONNX_FILE).is_file():
         return folder / ONNX_FILE
-    if spec.task == "clm":
+    if spec.io == "generate":
         raise ConfigError("backend=onnx: causal LMs are not exported to ONNX; serve them with backend=pytorch")
     near = [str(d) for d in (folder.parent / "onnx-int8", folder.parent / "onnx") if (d / ONNX_FILE).is_file()]
     if near:
