@@ -7,6 +7,7 @@
 # Resumable: a run whose metrics.json exists (in logs/ or committed) is skipped. A finished run's small files
 # are copied to experiments/backbones/results/<run>/ (committed; collect.py reads them).
 # Budget (2 CPU cores): EPOCHS (default 3) for every run, whatever the experiment file says.
+# MODELS (default "all") limits a set to some backbones, e.g. MODELS=minilm.
 set -u
 cd "$(dirname "$0")/../.."
 sets=("$@"); [ ${#sets[@]} -eq 0 ] && sets=(ncbi)
@@ -15,6 +16,7 @@ ep=${EPOCHS:-3}
 run() {  # run <name> <seed> <overrides...>
   local name=$1 seed=$2; shift 2
   local dir="logs/backbones/${name}_s${seed}"
+  [ "${MODELS:-all}" = all ] || [[ " $MODELS " == *" ${name%%_*} "* ]] || [[ " $MODELS " == *" me5_small "* && $name == me5_small_* ]] || return 0
   [ -f "$dir/metrics.json" ] && { echo "skip $dir"; return; }
   [ -f "experiments/backbones/results/${name}_s${seed}/metrics.json" ] && { echo "skip $name s$seed (committed)"; return; }
   echo "=== $name seed $seed $(date -u +%FT%TZ)"
