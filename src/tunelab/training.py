@@ -104,6 +104,10 @@ def _throughput(trainer: L.Trainer) -> list[dict]:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    if cfg.get("cl") is not None:  # a continual-learning sequence (tunelab.continual)
+        from tunelab.continual import run_sequence
+
+        return run_sequence(cfg)
     started = time.perf_counter()
     quiet()
     check_config(cfg)  # bad values and unknown keys: one line before anything is built
@@ -169,8 +173,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if pretraining and trainer.is_global_zero:
             # The best checkpoint's weights (loaded by validate/test above) as a Hugging Face folder
             # that fine-tuning experiments load with model.name_or_path=<run>/hf_model.
-            module.model.save_pretrained(str(out / "hf_model"))
-            tokenizer.save_pretrained(str(out / "hf_model"))
+            save_hf_model(module.model, tokenizer, out)
         if trainer.is_global_zero:
             run_info.write_json(out / "metrics.json", metrics)
             best = tested or _best_checkpoint(trainer)
@@ -184,3 +187,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return metrics
     finally:
         _finish_wandb(loggers)
+
+
+def save_hf_model(model, tokenizer, out: Path) -> None:
+    """``<out>/hf_model``: a plain Hugging Face folder that fine-tuning and generate.py load.
+
+    A peft run (LoRA, AdaLoRA, IA3 on a causal LM) is merged into its base weights there, and its
+    adapter alone goes to ``<out>/hf_adapter`` (a few MB, for PeftModel.from_pretrained); prefix and
+    prompt tuning cannot be merged (virtual tokens), so their ``hf_model`` is the adapter folder,
+    which generate.py merges onto the base model it names."""
+    import copy
+
+    from peft import PeftModel
+
+    if isinstance(model, PeftModel):
+        model.save_pretrained(str(out / "hf_adapter"))
+        tokenizer.save_pretrained(str(out / "hf_adapter"))
+        if not model.active_peft_config.is_prompt_learning:
+            model = copy.deepcopy(model).merge_and_unload()  # the trained module stays as it was
+    model.save_pretrained(str(out / "hf_model"))
+    tokenizer.save_pretrained(str(out / "hf_model"))
+

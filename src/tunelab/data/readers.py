@@ -684,3 +684,33 @@ def read_columns(
             record[key] = value
         records.append(record)
     return records
+
+
+# --------------------------------------------------------------------------- sentence/label JSON lists
+
+
+def read_sentence_label_json(path: str | os.PathLike[str], drop_labels: Iterable[str] = ()) -> list[dict[str, str]]:
+    """A JSON list of ``{"sentence", "label"}`` (the O-LoRA CL benchmark) -> ``{"text", "label"}``.
+
+    Records whose label is in ``drop_labels`` (MNLI's "-": no gold label) are dropped and counted
+    in a warning; a record without a sentence or label is a DataError naming the file and index.
+    """
+    p = _require_file(path)
+    try:
+        items = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise DataError(f"{path}: expected a JSON list of {{'sentence', 'label'}} objects")
+    drop = set(drop_labels or ())
+    records, dropped = [], 0
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or _is_empty(item.get("sentence")) or _is_empty(item.get("label")):
+            raise DataError(f"{path}: item {i}: needs a non-empty 'sentence' and 'label'")
+        if str(item["label"]) in drop:
+            dropped += 1
+            continue
+        records.append({"text": str(item["sentence"]), "label": str(item["label"])})
+    if dropped:
+        logger.warning("%s: dropped %d item(s) labelled %s (no gold label)", path, dropped, sorted(drop))
+    return records

@@ -1,0 +1,33 @@
+"""The one LightningModule of a continual stage: the net's task loss plus the injected strategy's
+penalty. Everything specific to a strategy is in the strategy object."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import lightning.pytorch as L
+
+from tunelab.optim import build_optimizer
+
+
+class ContinualModule(L.LightningModule):
+    def __init__(self, net, strategy, optim: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.net = net
+        self.strategy = strategy
+        self.optim_cfg = dict(optim)
+
+    def training_step(self, batch, batch_idx: int):
+        h = self.net.features(batch)
+        loss = self.net.loss(h, batch)
+        extra = self.strategy.penalty(self.net, batch, h)
+        n = batch["input_ids"].shape[0]
+        if extra is not None:
+            self.log("train/penalty", extra.detach(), batch_size=n)
+            loss = loss + extra
+        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=n)
+        return loss
+
+    def configure_optimizers(self):
+        opt, sched = build_optimizer(self.net, self.optim_cfg, self.trainer.estimated_stepping_batches)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

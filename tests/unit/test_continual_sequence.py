@@ -1,0 +1,134 @@
+"""Continual learning on the tiny random BERT: R's shape, forgetting on a constructed conflict,
+replay/EWC forgetting less, per-task LoRA leaving earlier adapters untouched, resume equality."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import compose
+
+WORDS = {"alpha": 0, "beta": 1}
+FILL = "the a of and to in is it".split()
+
+
+def write_task(root: Path, name: str, flip: bool, n: int = 32, seed: int = 0) -> None:
+    """Texts 'alpha ...' / 'beta ...'; labels x/y, swapped when ``flip`` (a direct conflict)."""
+    rng = random.Random(f"{seed}:{name}")
+    folder = root / "cl_olora" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n), ("test", 16)):
+        items = []
+        for i in range(count):
+            word = "alpha" if i % 2 == 0 else "beta"
+            label = ["x", "y"][WORDS[word] ^ int(flip)]
+            items.append({"sentence": " ".join([word, *rng.sample(FILL, 2)]), "label": label})
+        (folder / f"{split}.json").write_text(json.dumps(items))
+
+
+def cl_cfg(tmp_path: Path, data: Path, tasks: list[str], *extra: str, out: str = "run"):
+    return compose([
+        "+experiment=cl_olora_long", "model=tiny", "logger=csv", f"paths.output_dir={tmp_path / out}",
+        f"paths.data_dir={data}", "trainer.accelerator=cpu", "trainer.max_epochs=4",
+        "data.batch_size=8", "data.eval_batch_size=32", "optim.lr=1e-3", "optim.warmup_ratio=0",
+        "sequence.order=test", f"+sequence.orders.test=[{','.join(tasks)}]", "sequence.train_cap=null",
+        "sequence.test_cap=null", "data.split.fractions.train=0.75", "data.split.fractions.validation=0.25",
+        *extra,
+    ])
+
+
+def run(cfg):
+    from tunelab.training import train
+
+    train(cfg)
+    return json.loads((Path(cfg.paths.output_dir) / "cl_metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def conflict(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cl_data")
+    write_task(root, "A", flip=False)
+    write_task(root, "B", flip=True)
+    write_task(root, "C", flip=False, seed=1)
+    return root
+
+
+def test_R_shape_files_and_setting(conflict, tmp_path):
+    cfg = cl_cfg(tmp_path, conflict, ["A", "B", "C"], "trainer.max_epochs=1")
+    res = run(cfg)
+    assert len(res["R"]) == 3 and all(len(r) == 3 for r in res["R"]) and len(res["init"]) == 3
+    assert res["setting"] == "task_incremental" and "setting_note" in res
+    rows = list(csv.reader(open(Path(cfg.paths.output_dir) / "R.csv")))
+    assert rows[0] == ["after", "A", "B", "C"] and [r[0] for r in rows[1:]] == ["init", "after A", "after B", "after C"]
+    assert (Path(cfg.paths.output_dir) / "R.png").is_file()
+    for key in ("acc", "bwt", "fwt", "forgetting"):
+        assert res[key] is not None
+
+
+def test_seq_forgets_replay_and_ewc_forget_less(conflict, tmp_path):
+    common = ["sequence.setting=task_agnostic"]
+    seq = run(cl_cfg(tmp_path, conflict, ["A", "B"], *common, out="seq"))
+    assert seq["R"][0][0] >= 0.9, seq["R"]  # learnt A
+    assert seq["R"][1][0] <= 0.2, seq["R"]  # then overwritten by the conflicting B
+    replay = run(cl_cfg(tmp_path, conflict, ["A", "B"], *common, "cl=replay", "cl.per_task=24", out="replay"))
+    ewc = run(cl_cfg(tmp_path, conflict, ["A", "B"], *common, "cl=ewc", "cl.lam=5000", out="ewc"))
+    assert replay["forgetting"] < seq["forgetting"] - 0.1, (replay["R"], seq["R"])
+    assert ewc["forgetting"] < seq["forgetting"] - 0.1, (ewc["R"], seq["R"])
+
+
+def test_resume_mid_sequence_equals_uninterrupted(conflict, tmp_path, monkeypatch):
+    from tunelab.continual import runner
+
+    full = run(cl_cfg(tmp_path, conflict, ["A", "B", "C"], "trainer.max_epochs=1", "cl=replay", out="full"))
+    cfg = cl_cfg(tmp_path, conflict, ["A", "B", "C"], "trainer.max_epochs=1", "cl=replay", out="cut")
+    real_fit = runner.ContinualModule.training_step
+    calls = {"stage_fits": 0}
+    original = runner._trainer
+
+    def interrupting(c):
+        calls["stage_fits"] += 1
+        if calls["stage_fits"] == 3:  # stop during the third task (after its state of task 2 was written)
+            raise KeyboardInterrupt
+        return original(c)
+
+    monkeypatch.setattr(runner, "_trainer", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    monkeypatch.setattr(runner, "_trainer", original)
+    assert not (Path(cfg.paths.output_dir) / "cl_metrics.json").exists()
+    resumed = run(cfg)
+    assert resumed["R"][:2] == full["R"][:2] and resumed["init"] == full["init"]
+    assert resumed["R"] == full["R"]
+    assert real_fit is runner.ContinualModule.training_step
+
+
+def test_per_task_lora_leaves_earlier_adapters_bitwise(conflict, tmp_path, monkeypatch):
+    from tunelab.continual import runner
+
+    snaps = {}
+    original = runner.state.save
+
+    def spy(out, st):
+        snaps[st["done"]] = {k: v.clone() for k, v in st["net"].items() if ".t0." in k}
+        original(out, st)
+
+    monkeypatch.setattr(runner.state, "save", spy)
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B"], "method=lora", "cl=per_task_lora", "trainer.max_epochs=1"))
+    assert snaps[1] and set(snaps[1]) == set(snaps[2])
+    assert all(torch.equal(snaps[1][k], snaps[2][k]) for k in snaps[1])
+    assert res["R"][1][0] == res["R"][0][0]  # task A is scored with its own, unchanged adapter and head
+
+
+def test_refusals_are_one_line(conflict, tmp_path):
+    from tunelab.errors import ConfigError
+    from tunelab.training import train
+
+    with pytest.raises(ConfigError, match="method=lora"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl=olora"))
+    with pytest.raises(ConfigError, match="task_incremental"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "method=lora", "cl=per_task_lora", "sequence.setting=task_agnostic"))
