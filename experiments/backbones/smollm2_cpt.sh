@@ -32,7 +32,7 @@ run() {  # run <name> <overrides...>
   python train.py "$@" task_name="bb_$name" hydra.run.dir="$dir" trainer.limit_test_batches=0 \
     trainer.enable_progress_bar=false callbacks.progress_bar=null > "$dir.log" 2>&1 || { echo "FAILED $name (see $dir.log)"; return; }
   python experiments/_results.py copy backbones "$dir"
-  local model="$dir"  # a training run: its hf_model (LoRA: the adapter, merged by generate.py)
+  local model="$dir"  # a training run: its hf_model (LoRA: merged into the base weights)
   [ "$name" = smollm2_cpt_before ] && model=smollm2_135m
   python generate.py model_path="$model" prompt="$PROMPT" temperature=0 max_new_tokens=60 > "$dir/generate.txt" 2>/dev/null \
     && { echo "$PROMPT"; cat "$dir/generate.txt"; } && cp "$dir/generate.txt" "experiments/backbones/results/$name/"

@@ -149,7 +149,7 @@ def test_bert_lora_targets_on_llama_name_the_llama_default():
 
 def test_pretrained_causal_lm_with_lora_through_train(tiny_cfg, tok, tmp_path):
     """The whole path: a pretrained Llama folder, data.task=clm, method=lora (auto targets), a block
-    size above its positions (clipped); hf_model holds the adapter, which generate merges."""
+    size above its positions (clipped); hf_model holds the merged model, hf_adapter the adapter."""
     from tunelab.generation import generate
     from tunelab.training import train
 
@@ -171,13 +171,26 @@ def test_pretrained_causal_lm_with_lora_through_train(tiny_cfg, tok, tmp_path):
     assert info["data"]["block_size"] == 32 and info["data"]["block_size_requested"] == 64
     assert info["data"]["separator"] == "<|im_end|>"
     assert 0 < info["parameters"]["trainable_pct"] < 50  # the adapters only (11% of this tiny model)
-    assert (tmp_path / "run" / "hf_model" / "adapter_config.json").is_file()
-    (reply,) = generate(str(tmp_path / "run"), ["asthma"], {"temperature": 0, "max_new_tokens": 4})
+    # hf_model: the adapter merged into the base, a plain folder; hf_adapter: the adapter alone.
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path / "run"
+    assert (run / "hf_model" / "config.json").is_file() and not (run / "hf_model" / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(run / "hf_model").eval()
+    unmerged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder), run / "hf_adapter").eval()
+    ids = torch.tensor([tok("asthma and copd").input_ids])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, unmerged(ids).logits, atol=1e-5)
+        base = AutoModelForCausalLM.from_pretrained(folder).eval()
+        assert not torch.allclose(merged(ids).logits, base(ids).logits, atol=1e-3)  # it did train
+    (reply,) = generate(str(run), ["asthma"], {"temperature": 0, "max_new_tokens": 4})
     assert isinstance(reply, str)
-    # Moved to another machine (the base folder is gone): the run's recorded model.name_or_path is used.
-    adapter = tmp_path / "run" / "hf_model" / "adapter_config.json"
+    # The adapter folder alone, moved to another machine (the base folder is gone): generate uses
+    # the run's recorded model.name_or_path as the base.
+    adapter = run / "hf_adapter" / "adapter_config.json"
     adapter.write_text(json.dumps({**json.loads(adapter.read_text()), "base_model_name_or_path": "/nowhere/llama"}))
-    assert generate(str(tmp_path / "run"), ["asthma"], {"temperature": 0, "max_new_tokens": 4}) == [reply]
+    assert generate(str(run / "hf_adapter"), ["asthma"], {"temperature": 0, "max_new_tokens": 4}) == [reply]
 
 
 # -- generate.py: the chat template -----------------------------------------------------------------
