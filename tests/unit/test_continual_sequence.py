@@ -79,15 +79,60 @@ def test_seq_forgets_replay_forgets_less(conflict, tmp_path):
     assert replay["forgetting"] < seq["forgetting"] - 0.1, (replay["R"], seq["R"])
 
 
-@pytest.mark.xfail(reason="EWC in the task-agnostic (class-incremental) conflict: the empirical Fisher of a "
-                          "confident model is ~1e-4 in total, so the new labels' head rows move freely "
-                          "(the known failure, van de Ven & Tolias 2019); a task-incremental conflict is still to build",
-                   strict=False)
-def test_ewc_forgets_less_than_seq(conflict, tmp_path):
+def write_rule_task(root: Path, name: str, words: list[tuple[str, ...]], rule, n: int = 48, flip_every: int = 0) -> None:
+    """Texts '<words> + 2 fillers' labelled by ``rule(words)``; ``flip_every``: every k-th training label flipped."""
+    rng = random.Random(f"0:{name}")
+    folder = root / "cl_olora" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n), ("test", 16)):
+        items = []
+        for i in range(count):
+            ws = words[i % len(words)]
+            label = rule(ws)
+            if split == "train" and flip_every and i % flip_every == 0:
+                label = {"x": "y", "y": "x"}[label]
+            items.append({"sentence": " ".join([*ws, *rng.sample(FILL, 2)]), "label": label})
+        (folder / f"{split}.json").write_text(json.dumps(items))
+
+
+@pytest.fixture(scope="module")
+def encoder_conflict(tmp_path_factory):
+    """Task-incremental (a head per task, the heads of finished tasks frozen): forgetting can only
+    come from the shared encoder. A: the first word (alpha/beta) decides x/y, every 8th training
+    label flipped so that A's loss, and so its empirical Fisher, does not vanish once A is learnt
+    (a saturated model has per-example gradients ~0: Fisher sum 2.6e-6 measured without the noise,
+    168 with it). X: XOR of the first word and a second one (gamma/delta): learning it for 20 epochs
+    at lr 3e-3 reorganises the [CLS] features that A's frozen head reads."""
+    root = tmp_path_factory.mktemp("cl_enc")
+    write_rule_task(root, "A", [("alpha",), ("beta",)], lambda ws: "x" if ws[0] == "alpha" else "y", flip_every=8)
+    combos = [(a, b) for a in ("alpha", "beta") for b in ("gamma", "delta")]
+    write_rule_task(root, "X", combos, lambda ws: "w" if (ws[0] == "alpha") == (ws[1] == "gamma") else "z")
+    return root
+
+
+def test_ewc_forgets_less_than_seq(encoder_conflict, tmp_path):
+    # Measured at this seed (42): seq R=[[.94,.5],[.38,.94]] (forgetting .56); ewc lam=1e3
+    # R=[[.94,.5],[.94,1.0]] (forgetting 0, X still learnt). Whether seq forgets here depends on
+    # the seed (seeds 1/2/3: .31/0/.25 with 96 X examples; EWC <= 0 on each): the test pins one.
+    common = ["trainer.max_epochs=20", "optim.lr=3e-3", "seed=42"]
+    seq = run(cl_cfg(tmp_path, encoder_conflict, ["A", "X"], *common, out="seq"))
+    assert seq["R"][0][0] >= 0.85 and seq["forgetting"] >= 0.3, seq["R"]  # the conflict is one at this seed
+    ewc = run(cl_cfg(tmp_path, encoder_conflict, ["A", "X"], *common, "cl=ewc", "cl.lam=1e3", out="ewc"))
+    assert ewc["forgetting"] <= seq["forgetting"] - 0.3, (ewc["R"], seq["R"])  # margin: 0.3 of accuracy
+    assert ewc["R"][1][1] >= 0.9, ewc["R"]  # protection did not stop it from learning X
+
+
+def test_ewc_task_agnostic_forgets_like_seq(conflict, tmp_path):
+    """A measured limit, not a wish: the class-incremental conflict (one classifier over x,y,z,w; B
+    only ever shows z/w). A is learnt to saturation, so its per-example gradients and its Fisher
+    are ~0 everywhere, and the z/w rows had ~0 gradient on A anyway: B raises them freely and EWC
+    forgets A as completely as seq, even at lam=1e6 (van de Ven & Tolias 2019). (With one A label
+    in 48 flipped the Fisher is no longer ~0 and EWC kept half of A in a side run; replay keeps
+    all of it: test_seq_forgets_replay_forgets_less.)"""
     common = ["sequence.setting=task_agnostic", "trainer.max_epochs=10", "optim.lr=3e-3"]
     seq = run(cl_cfg(tmp_path, conflict, ["A", "B"], *common, out="seq"))
     ewc = run(cl_cfg(tmp_path, conflict, ["A", "B"], *common, "cl=ewc", "cl.lam=1e6", out="ewc"))
-    assert ewc["forgetting"] < seq["forgetting"] - 0.1, (ewc["R"], seq["R"])
+    assert seq["forgetting"] >= 0.9 and ewc["forgetting"] >= 0.9, (ewc["R"], seq["R"])
 
 
 def test_resume_mid_sequence_equals_uninterrupted(conflict, tmp_path, monkeypatch):

@@ -117,7 +117,8 @@ def _trainable(net) -> dict[str, torch.nn.Parameter]:
 
 class EWC(Sequential):
     """``ewc``: online EWC (Schwarz et al. 2018): after each task the diagonal empirical Fisher of
-    the trainable weights (squared gradients of the task loss, ``fisher_batches`` batches) is
+    the trainable weights (per-example squared gradients of the task loss, mean over the examples
+    of ``fisher_batches`` training batches) is
     added to ``gamma`` x the running Fisher; later tasks pay ``lambda/2 * sum F (w - w*)^2``."""
 
     name = "ewc"
@@ -143,15 +144,19 @@ class EWC(Sequential):
         was = net.training
         net.eval()  # no dropout: the Fisher of the model as it is
         count = 0
-        for batch in batches():
-            if count >= self.fisher_batches:
+        for b, batch in enumerate(batches()):
+            if b >= self.fisher_batches:
                 break
-            net.zero_grad(set_to_none=True)
-            net.loss(net.features(batch), batch).backward()
-            for n, p in params.items():
-                if p.grad is not None:
-                    new[n] += p.grad.detach() ** 2
-            count += 1
+            # Per example: the square of a batch's mean gradient is not the mean of the squares
+            # (opposite gradients cancel, and it shrinks with the batch size).
+            for i in range(batch["input_ids"].shape[0]):
+                one = {k: v[i:i + 1] for k, v in batch.items()}
+                net.zero_grad(set_to_none=True)
+                net.loss(net.features(one), one).backward()
+                for n, p in params.items():
+                    if p.grad is not None:
+                        new[n] += p.grad.detach() ** 2
+                count += 1
         net.zero_grad(set_to_none=True)
         net.train(was)
         for n in new:
