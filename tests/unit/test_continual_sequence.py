@@ -186,3 +186,109 @@ def test_refusals_are_one_line(conflict, tmp_path):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl=olora"))
     with pytest.raises(ConfigError, match="task_incremental"):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "method=lora", "cl=per_task_lora", "sequence.setting=task_agnostic"))
+
+
+def test_lwf_distills_and_forgets_less_than_seq(encoder_conflict, tmp_path, monkeypatch):
+    from tunelab.continual.strategies import LwF
+
+    seen = []
+    real = LwF.penalty
+
+    def spy(self, net, batch, h):
+        out = real(self, net, batch, h)
+        seen.append(None if out is None else float(out))
+        return out
+
+    monkeypatch.setattr(LwF, "penalty", spy)
+    common = ["trainer.max_epochs=20", "optim.lr=3e-3", "seed=42"]
+    lwf = run(cl_cfg(tmp_path, encoder_conflict, ["A", "X"], *common, "cl=lwf", out="lwf"))
+    assert len(lwf["R"]) == 2 and all(len(r) == 2 for r in lwf["R"])
+    assert seen[0] is None and any(v is not None and v > 0 for v in seen)  # no teacher on task 1, KL > 0 on task 2
+    seq = run(cl_cfg(tmp_path, encoder_conflict, ["A", "X"], *common, out="seq"))
+    # measured: seq forgetting .56, lwf 0 (A's head distilled on X's inputs), X learnt by both
+    assert lwf["forgetting"] <= seq["forgetting"] - 0.3 and lwf["R"][1][1] >= 0.9, (lwf["R"], seq["R"])
+
+
+def test_olora_new_subspace_turns_orthogonal_earlier_unchanged(conflict, tmp_path, monkeypatch):
+    from tunelab.continual import runner
+    from tunelab.continual.lora_strategies import OLoRA, lora_a, orthogonality_penalty
+
+    def overlap(net) -> float:
+        old, new = lora_a(net, "t0"), lora_a(net, "t1")
+        return sum(float(orthogonality_penalty([old[k].detach()], new[k].detach())) for k in new)
+
+    at_start, snaps = {}, {}
+    real_prepare, real_save = OLoRA.prepare, runner.state.save
+
+    def prepare(self, net, stage):
+        real_prepare(self, net, stage)
+        if stage == 1:
+            at_start["overlap"] = overlap(net)
+            at_start["net"] = net
+
+    def save(out, st):
+        snaps[st["done"]] = {k: v.clone() for k, v in st["net"].items() if ".t0." in k}
+        real_save(out, st)
+
+    monkeypatch.setattr(OLoRA, "prepare", prepare)
+    monkeypatch.setattr(runner.state, "save", save)
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B", "C"], "method=lora", "cl=olora", "cl.orth_lambda=1.0",
+                     "trainer.max_epochs=3", "optim.lr=3e-3"))
+    assert len(res["R"]) == 3 and all(len(r) == 3 for r in res["R"])
+    end = overlap(at_start["net"])  # the same net object, now after stage 2 (t1 frozen since)
+    assert end < 0.5 * at_start["overlap"], (at_start["overlap"], end)
+    assert snaps[1] and all(torch.equal(snaps[1][k], snaps[3][k]) for k in snaps[1])  # t0 bitwise, two tasks later
+    # parameter counts: one adapter of r=8 on query+value of 2 layers (2*2*(8*64+64*8)) and one
+    # 64->2 head train per stage; get_peft_model's unused "default" adapter is gone.
+    per_adapter, head = 2 * 2 * (8 * 64 + 64 * 8), 64 * 2 + 2
+    assert [c["trainable"] for c in res["costs"]] == [per_adapter + head] * 3
+    assert [c["total"] - res["costs"][0]["total"] for c in res["costs"]] == [0, per_adapter, 2 * per_adapter]
+    assert not any(".default." in k for k in snaps[3]) and not any(".default." in k for k in snaps[1])
+
+
+def test_per_task_lora_counts_without_default_adapter(conflict, tmp_path, monkeypatch):
+    from tunelab.continual import runner
+
+    keys = {}
+    real_save = runner.state.save
+    monkeypatch.setattr(runner.state, "save", lambda out, st: (keys.setdefault("k", list(st["net"])), real_save(out, st)))
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B"], "method=lora", "cl=per_task_lora", "trainer.max_epochs=1"))
+    per_adapter, head = 2 * 2 * (8 * 64 + 64 * 8), 64 * 2 + 2
+    assert [c["trainable"] for c in res["costs"]] == [per_adapter + head] * 2
+    assert res["costs"][1]["total"] - res["costs"][0]["total"] == per_adapter
+    assert not any(".default." in k for k in keys["k"]) and any(".t0." in k for k in keys["k"])
+
+
+def test_mtl_trains_on_the_union_one_row(conflict, tmp_path, monkeypatch):
+    from tunelab.continual.strategies import MultiTask
+
+    trained = []
+    real = MultiTask.train_items
+    monkeypatch.setattr(MultiTask, "train_items", lambda self, s, items: trained.append(items) or real(self, s, items))
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B", "C"], "cl=mtl", "trainer.max_epochs=1"))
+    assert len(trained) == 1 and sorted({it["task_id"] for it in trained[0]}) == [0, 1, 2]
+    assert res["costs"][0]["train_examples"] == sum(res["data"][t]["sizes_used"]["train"] for t in "ABC")
+    assert len(res["R"]) == 1 and len(res["R"][0]) == 3 and len(res["init"]) == 3
+    assert res["bwt"] is None and res["fwt"] is None and res["forgetting"] is None
+    assert res["acc"] == pytest.approx(sum(res["R"][0]) / 3)
+
+
+def test_adapter_seq_trains_only_adapters_layernorms_and_heads(conflict, tmp_path, monkeypatch):
+    from tunelab.continual import runner
+
+    names = []
+    real = runner.count_parameters
+
+    def spy(net):
+        names.append(sorted(n for n, p in net.named_parameters() if p.requires_grad))
+        return real(net)
+
+    monkeypatch.setattr(runner, "count_parameters", spy)
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B"], "method=adapter", "method.bottleneck=8", "trainer.max_epochs=1"))
+    assert len(res["R"]) == 2 and all(len(r) == 2 for r in res["R"])
+    for stage, trainable in enumerate(names):
+        heads = {n.split(".")[1] for n in trainable if n.startswith("heads.")}
+        assert heads == {str(stage)}, trainable  # only the stage's own head
+        body = [n for n in trainable if not n.startswith("heads.")]
+        assert body and all(".adapter." in n or "LayerNorm" in n for n in body), body
+    assert res["costs"][0]["trainable"] < res["costs"][0]["total"] / 10

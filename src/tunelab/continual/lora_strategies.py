@@ -13,6 +13,7 @@ Both need ``method=lora`` (its r, alpha, dropout, target_modules size every adap
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import torch
 
@@ -58,7 +59,12 @@ class _LoRAPerTask(Sequential):
         name = adapter_name(stage)
         if name not in enc.peft_config:
             first = next(iter(enc.peft_config.values()))
-            enc.add_adapter(name, first)
+            enc.add_adapter(name, copy.deepcopy(first))
+        if "default" in enc.peft_config:
+            # get_peft_model's own adapter: never trained here, it would only be counted (and
+            # saved) as dead weight. Its config was the template of t0.
+            enc.base_model.set_adapter(name)
+            enc.delete_adapter("default")
 
     def _only_trainable(self, net, name: str) -> None:
         for n, p in net.encoder.named_parameters():
