@@ -68,6 +68,10 @@ def test_R_shape_files_and_setting(conflict, tmp_path):
     assert (Path(cfg.paths.output_dir) / "R.png").is_file()
     for key in ("acc", "bwt", "fwt", "forgetting"):
         assert res[key] is not None
+    for c in res["costs"]:  # the cost table's inputs, per stage
+        for key in ("prepare_s", "fit_s", "finish_s", "score_s", "stage_s"):
+            assert c[key] >= 0
+        assert c["stage_s"] >= c["fit_s"] + c["score_s"] and c["peak_rss_bytes_so_far"] > 0 and "peak_cuda_bytes" in c
 
 
 def test_seq_forgets_replay_forgets_less(conflict, tmp_path):
@@ -184,6 +188,10 @@ def test_refusals_are_one_line(conflict, tmp_path):
 
     with pytest.raises(ConfigError, match="method=lora"):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl=olora"))
+    with pytest.raises(ConfigError, match="optim.lr"):  # the project's check_config runs in the CL path
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "optim.lr=0"))
+    with pytest.raises(ConfigError, match="conf/cl/replay.yaml"):  # and the cl group's keys are checked
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl=replay", "+cl.per_taks=3"))
     with pytest.raises(ConfigError, match="task_incremental"):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "method=lora", "cl=per_task_lora", "sequence.setting=task_agnostic"))
 

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from tunelab import builders, run_info
+from tunelab.config_checks import _check_named_group, check_config, conf_dir
 from tunelab.continual import data as cl_data
 from tunelab.continual import report, state
 from tunelab.continual.metrics import cl_metrics
@@ -84,9 +85,25 @@ def _trainer(cfg: DictConfig) -> L.Trainer:
                      use_distributed_sampler=False, default_root_dir=cfg.paths.output_dir)
 
 
+def _memory() -> dict:
+    """Memory of the stage: CUDA's peak allocated bytes since the stage began (None on CPU) and the
+    process's peak resident set so far (ru_maxrss: never goes down, so a stage's own peak only
+    shows where it exceeds every earlier one)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
+            "peak_rss_bytes_so_far": rss if sys.platform == "darwin" else rss * 1024}
+
+
 def run_sequence(cfg: DictConfig) -> dict:
     started = time.perf_counter()
     quiet()
+    # The checks of a single-task run (bad values, unknown optim/method/data/trainer keys), then
+    # the cl group's own: its name and keys against conf/cl/<name>.yaml.
+    check_config(cfg)
+    _check_named_group(cfg, "cl", conf_dir())
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     seq = OmegaConf.to_container(cfg.sequence, resolve=True)
@@ -138,6 +155,8 @@ def run_sequence(cfg: DictConfig) -> dict:
     try:
         for s in range(done, len(stages)):
             t0 = time.perf_counter()
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
             L.seed_everything(int(cfg.seed) + s, workers=True, verbose=False)
             strategy.prepare(net, s)
             for key, head in net.heads.items():  # only the heads of the stage's tasks train
@@ -147,15 +166,21 @@ def run_sequence(cfg: DictConfig) -> dict:
             params = count_parameters(net)
             net.train()
             module = ContinualModule(net, strategy, OmegaConf.to_container(cfg.optim, resolve=True))
+            t1 = time.perf_counter()
             _trainer(cfg).fit(module, train_dataloaders=_loader(items, tokenizer, bs, int(cfg.seed) + s, True))
-            fit_s = time.perf_counter() - t0
+            t2 = time.perf_counter()
             strategy.finish(net, s, items, lambda: _batches(_loader(items, tokenizer, bs, int(cfg.seed) + s, True), _device(net)))
+            t3 = time.perf_counter()
             row = score_all()
+            t4 = time.perf_counter()
             rows.append(row)
             costs.append({"stage": s, "tasks": [names[t] for t in stages[s]], "train_examples": len(items),
-                          "fit_s": fit_s, "stage_s": time.perf_counter() - t0, "trainable": params["trainable"],
-                          "total": params["total"],
-                          "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None})
+                          # seconds: prepare (adapters, trainables), fit (the epochs, with the
+                          # strategy's penalty and replayed items), finish (EWC's Fisher pass, LwF's
+                          # teacher copy, replay's reservoir), score (every task's test set)
+                          "prepare_s": t1 - t0, "fit_s": t2 - t1, "finish_s": t3 - t2, "score_s": t4 - t3,
+                          "stage_s": t4 - t0, "trainable": params["trainable"], "total": params["total"],
+                          **_memory()})
             log.info("stage %d (%s): %s", s, ",".join(names[t] for t in stages[s]), " ".join(f"{v:.3f}" for v in row))
             report.log_row(loggers, s, names, row)
             state.save(out, {"tasks": names, "init": init_row, "rows": rows, "costs": costs, "done": s + 1,
