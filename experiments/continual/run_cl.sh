@@ -1,22 +1,46 @@
 #!/usr/bin/env bash
 # Every strategy x order on cl_olora (10 tasks) and cl_lfpt5 (4 tasks), MiniLM, task-incremental.
 # Resumable: a finished run (cl_metrics.json) is skipped; an interrupted one resumes at its task.
-#   EPOCHS=1 TRAIN_CAP=1000 TEST_CAP=500 bash experiments/continual/run_cl.sh
+#   bash experiments/continual/run_cl.sh                                   # the full matrix, defaults below
 #   STRATEGIES="seq replay" BENCH=cl_olora_long ORDERS=long bash experiments/continual/run_cl.sh
+#
+# Budget knobs (env): EPOCHS (cl_olora epochs per task, default 1), TRAIN_CAP / TEST_CAP (cl_olora
+# examples per task, seeded stratified, default 1000 / 300), LFPT5_EPOCHS (default 5, the
+# experiment's own), LFPT5_TEST_CAP (per task, default 250 of 400-1400; its train sets are
+# 16/class and never capped). Every cap is written to cl_metrics.json (data.<task>.caps).
+#
+# Why these defaults fit the full matrix, 7 strategies x 3 orders x 2 benchmarks = 42 runs, in
+# about 6 CPU hours (an estimate, not a measurement of these tasks): MiniLM-L6 fine-tuning here ran
+# at ~2,600 tokens/s on the CPU (experiments/backbones/results/minilm_banking77_s1 throughput),
+# i.e. ~30 examples/s at the ~80 tokens of these tasks (max_length 128), and scoring at ~3x that,
+# ~100 examples/s.
+#   cl_olora, one run: train 10 tasks x 1000 x 1 epoch = 10,000 ex / 30  ~ 330 s
+#                      score (init + 10 rows) x 10 tasks x 300 = 33,000 ex / 100 ~ 330 s
+#                      strategy extras: replay 2,250 replayed ex ~75 s; LwF's teacher forward
+#                      ~110 s; EWC 10 Fisher passes of 256 single examples at ~3x a batched
+#                      example ~250 s; loading ~20 s
+#                      -> 11-15 min; 21 runs ~ 4.5 h (mtl scores 2 rows, LoRA runs train faster)
+#   cl_lfpt5, one run: train 528 ex x 5 epochs = 2,640 / 30 ~ 90 s; score 5 rows x 4 x <=250 =
+#                      5,000 / 100 ~ 50 s; loading ~20 s -> ~3 min; 21 runs ~ 1 h
+#   total ~ 5.5 h. Check the first run's costs (cl_metrics.json: fit_s, score_s per stage) and
+#   scale TRAIN_CAP / TEST_CAP before the rest: time is linear in both.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TUNELAB_DATA_DIR=${TUNELAB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}
-EPOCHS=${EPOCHS:-1}; TRAIN_CAP=${TRAIN_CAP:-1000}; TEST_CAP=${TEST_CAP:-500}; SEED=${SEED:-42}
+EPOCHS=${EPOCHS:-1}; TRAIN_CAP=${TRAIN_CAP:-1000}; TEST_CAP=${TEST_CAP:-300}; SEED=${SEED:-42}
+LFPT5_EPOCHS=${LFPT5_EPOCHS:-5}; LFPT5_TEST_CAP=${LFPT5_TEST_CAP:-250}
 STRATEGIES=${STRATEGIES:-"seq replay ewc lwf per_task_lora olora mtl"}
 BENCH=${BENCH:-"cl_olora_long cl_lfpt5"}
 for bench in $BENCH; do
-  case $bench in cl_olora_long) orders=${ORDERS:-"long seed1 seed2"}; caps="sequence.train_cap=$TRAIN_CAP sequence.test_cap=$TEST_CAP";;
-                 cl_lfpt5) orders=${ORDERS:-"s42 s142 s242"}; caps="";; esac
+  case $bench in cl_olora_long) orders=${ORDERS:-"long seed1 seed2"}; epochs=$EPOCHS
+                   caps="sequence.train_cap=$TRAIN_CAP sequence.test_cap=$TEST_CAP";;
+                 cl_lfpt5) orders=${ORDERS:-"s42 s142 s242"}; epochs=$LFPT5_EPOCHS
+                   caps="sequence.test_cap=$LFPT5_TEST_CAP";; esac
   for order in $orders; do for cl in $STRATEGIES; do
     method=full; case $cl in per_task_lora|olora) method=lora;; esac
     name="${bench}_${order}_${cl}_${method}"; out="logs/continual/$name"
     [ -f "$out/cl_metrics.json" ] && { echo "done: $name"; continue; }
-    python train.py +experiment=$bench cl=$cl method=$method sequence.order=$order trainer.max_epochs=$EPOCHS \
+    python train.py +experiment=$bench cl=$cl method=$method sequence.order=$order trainer.max_epochs=$epochs \
       seed=$SEED $caps logger=${LOGGER:-csv} paths.output_dir="$out" hydra.run.dir="$out"
     python experiments/_results.py copy continual "$out" "$name"
     mkdir -p "experiments/continual/results/$name" && cp "$out"/{cl_metrics.json,R.csv,R.png} "experiments/continual/results/$name/" 2>/dev/null || true

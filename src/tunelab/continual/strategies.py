@@ -123,7 +123,7 @@ class EWC(Sequential):
 
     name = "ewc"
 
-    def __init__(self, lam: float = 100.0, gamma: float = 1.0, fisher_batches: int = 50) -> None:
+    def __init__(self, lam: float = 100.0, gamma: float = 1.0, fisher_batches: int = 16) -> None:
         self.lam, self.gamma, self.fisher_batches = float(lam), float(gamma), int(fisher_batches)
         self.fisher: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
