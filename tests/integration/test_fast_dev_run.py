@@ -13,6 +13,13 @@ from tunelab.training import train
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_fast_dev_run(name, tiny_cfg, tmp_path):
     cfg = tiny_cfg(f"+experiment={name}", "debug=fdr")
+    if cfg.get("cl") is not None:  # a task sequence: every task's data read, R filled (a few items each)
+        cfg = tiny_cfg(f"+experiment={name}", "debug=fdr", "sequence.train_cap=16", "sequence.test_cap=8",
+                       "trainer.max_epochs=1", f"paths.output_dir={tmp_path}")
+        metrics = train(cfg)
+        assert {"cl/acc", "cl/bwt", "cl/fwt", "cl/forgetting"} <= set(metrics), sorted(metrics)
+        assert (tmp_path / "R.csv").is_file() and (tmp_path / "cl_metrics.json").is_file()
+        return
     task = tasks.get(cfg.data.task)
     if task.pretraining:  # a slice of the corpus, tokenization cached under tmp_path
         cfg = tiny_cfg(f"+experiment={name}", "debug=fdr", "data.limit_docs=100", f"data.cache_dir={tmp_path / 'cache'}")
