@@ -3,6 +3,7 @@
 # seed), one run at a time. Runs land in logs/backbones/<model>_<set>[_<variant>]_s<seed>/.
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/backbones/run_backbones.sh [set ...]
 # sets: ncbi (mpnet + minilm, SEEDS), ncbi_lr (mpnet at lr 5e-5 and 2e-4: the validation sweep),
+#       cmedqa_ner_lr (me5_small at lr 3e-4: the validation sweep; run with EPOCHS=10),
 #       bc5cdr fpb banking77 (mpnet + minilm, first seed), cmedqa_ner chnsenticorp atec (me5_small + minilm)
 # Resumable: a run whose metrics.json exists (in logs/ or committed) is skipped. A finished run's small files
 # are copied to experiments/backbones/results/<run>/ (committed; collect.py reads them).
@@ -41,6 +42,8 @@ for seed in "${seeds[@]}"; do
       fpb) [ "$first" = 1 ] && pair fpb full_fpb mpnet "$seed" ;;
       banking77) [ "$first" = 1 ] && pair banking77 full_banking77 mpnet "$seed" ;;
       cmedqa_ner) [ "$first" = 1 ] && pair cmedqa_ner full_cmedqa_ner me5_small "$seed" ;;
+      cmedqa_ner_lr) [ "$first" = 1 ] && for lr in 3e-4; do
+          run "me5_small_cmedqa_ner_lr$lr" "$seed" +experiment=full_cmedqa_ner model=me5_small optim.lr=$lr; done ;;
       chnsenticorp) [ "$first" = 1 ] && pair chnsenticorp full_chnsenticorp me5_small "$seed" ;;
       atec) [ "$first" = 1 ] && pair atec full_atec me5_small "$seed" ;;
       *) echo "unknown set $s"; exit 2 ;;
