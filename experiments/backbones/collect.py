@@ -90,12 +90,48 @@ def table(runs: dict[str, list[dict]], key: str) -> list[str]:
     lines = [f"## {heading}", "", f"`+experiment={exp} model=<model> trainer.max_epochs=<epochs>`; anchors: {anchors}.", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += [row(m, rs, metric, extra) for m, rs in found]
-    sweep = sorted((name, rs) for name, rs in runs.items() if name.startswith(f"mpnet_{key}_lr"))
+    # validation sweeps (<model>_<set>_lr<lr>): chosen on val, the paired row above stays the fixed recipe
+    sweep = sorted((name, rs) for name, rs in runs.items()
+                   if any(name.startswith(f"{m}_{key}_lr") for m in MODELS))
     if sweep:
-        lines += ["", f"Validation sweep of mpnet's learning rate (seed {sweep[0][1][0]['info']['config']['seed']}; "
-                  "chosen on the val column, test shown for the record):", "",
-                  "| run | " + " | ".join(head[1:]) + " |", "|" + " --- |" * len(head)]
+        lines += ["", f"Validation sweep (seed {sweep[0][1][0]['info']['config']['seed']}; the learning rate and, where "
+                  "the 'epochs run' column differs, the epochs; chosen on the val column, test shown for the record):",
+                  "", "| run | " + " | ".join(head[1:]) + " |", "|" + " --- |" * len(head)]
         lines += [row(name, rs, metric, extra) for name, rs in sweep]
+    return lines + [""]
+
+
+CLM_RUNS = [("smollm2_cpt_before", "none (the zoo model as fetched)"),
+            ("smollm2_cpt_full", "full fine-tune"), ("smollm2_cpt_lora", "LoRA r=16 on q/k/v/o (merged)")]
+
+
+def clm_table() -> list[str]:
+    """smollm2_135m continued pretraining on pubmed_text (smollm2_cpt.sh): perplexity before and after."""
+    found = [(name, label, run) for name, label in CLM_RUNS
+             if (run := _results.load_run(_results.results_dir("backbones") / name))]
+    if not found:
+        return []
+    lines = ["## smollm2_135m: continued causal-LM pretraining on pubmed_text (validation perplexity)", "",
+             "`TUNELAB_DATA_DIR=../shared/datasets STEPS=60 THREADS=2 bash experiments/backbones/smollm2_cpt.sh`: "
+             "the same 276 validation blocks of 256 tokens (70.7k tokens; pubmed_text has no test split). "
+             "Cut short: STEPS optimizer steps of 8 x 256 tokens, not the issue's one epoch (656 steps, 1.34M "
+             "tokens, ~3.5-5.7 h per run on 2 CPU cores); weights are the Q4_1 GGUF dequantised (lossy).", "",
+             "| run | training | val perplexity | val loss | steps | train tokens | trainable | train tokens/s | wall s | commit |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, label, run in found:
+        m, info = run["metrics"], run["info"]
+        steps = info["config"]["trainer"].get("max_steps", -1) if name != "smollm2_cpt_before" else 0
+        tps = [t["tokens_per_s"] for t in info.get("throughput", []) if "tokens_per_s" in t]
+        tokens = steps * 8 * 256 if steps and steps > 0 else 0
+        lines.append(f"| {name} | {label} | {m['val/perplexity']:.3f} | {m['val/loss']:.4f} | {steps} | {tokens} | "
+                     f"{info['parameters']['trainable_pct']:.2f}% | {statistics.median(tps):.0f} | "
+                     if tps else f"| {name} | {label} | {m['val/perplexity']:.3f} | {m['val/loss']:.4f} | {steps} | "
+                     f"{tokens} | {info['parameters']['trainable_pct']:.2f}% | - | ")
+        lines[-1] += f"{info.get('wall_time_s', 0):.0f} | {info['git_commit'][:10]} |"
+    samples = [(name, (_results.results_dir("backbones") / name / "generate.txt")) for name, _, _ in found]
+    lines += ["", "Greedy chat-template sample of each (`generate.py temperature=0 max_new_tokens=60`), prompt: "
+              "\"What is the first-line treatment of type 2 diabetes? Answer in two sentences.\"", ""]
+    lines += [f"- {name}: " + p.read_text().strip().replace("\n", " ") for name, p in samples if p.is_file()]
     return lines + [""]
 
 
@@ -116,6 +152,7 @@ def main() -> None:
            "  engine, me5_engine_check.md): lossy against the hub's fp32 weights; mpnet is the original fp32 zip", ""]
     for key in SETS:
         out += table(runs, key)
+    out += clm_table()
     RESULTS_MD.write_text("\n".join(out))
     print(RESULTS_MD.read_text())
 
