@@ -183,7 +183,7 @@ def test_per_task_lora_leaves_earlier_adapters_bitwise(conflict, tmp_path, monke
 
 
 def test_refusals_are_one_line(conflict, tmp_path):
-    from tunelab.errors import ConfigError
+    from tunelab.errors import ConfigError, DataError
     from tunelab.training import train
 
     with pytest.raises(ConfigError, match="method=lora"):
@@ -194,6 +194,29 @@ def test_refusals_are_one_line(conflict, tmp_path):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl=replay", "+cl.per_taks=3"))
     with pytest.raises(ConfigError, match="task_incremental"):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "method=lora", "cl=per_task_lora", "sequence.setting=task_agnostic"))
+    with pytest.raises(ConfigError, match="cl.name: unknown cl 'nope'; available: .*replay"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl.name=nope"))
+    with pytest.raises(ConfigError, match="sequence.order: unknown order 'nope'; known: .*test"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "sequence.order=nope"))
+    with pytest.raises(ConfigError, match="sequence.setting: 'both' is not one of"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "sequence.setting=both"))
+    with pytest.raises(ConfigError, match="cl=seq composes with method=full, lora, adapter, not ia3"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "method=ia3"))
+    # a resumed output dir that holds another sequence's state is refused, not silently mixed
+    from tunelab.continual import state
+
+    (tmp_path / "other").mkdir()
+    state.save(tmp_path / "other", {"tasks": ["B", "A"]})
+    with pytest.raises(ConfigError, match=r"cl_state.pt: a state of another sequence \(\['B', 'A'\]\)"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], out="other"))
+    # a malformed item of one task names its file and item before anything trains
+    bad = tmp_path / "bad_data"
+    write_task(bad, "A", ("alpha", "beta"), ("x", "y"))
+    (bad / "cl_olora" / "M").mkdir()
+    (bad / "cl_olora" / "M" / "train.json").write_text(json.dumps([{"sentence": "a b", "label": "x"}, {"sentence": "c d"}]))
+    (bad / "cl_olora" / "M" / "test.json").write_text(json.dumps([{"sentence": "a b", "label": "x"}]))
+    with pytest.raises(DataError, match=r"cl_olora/M/train.json: item 1: needs a non-empty 'sentence' and 'label'"):
+        train(cl_cfg(tmp_path, bad, ["A", "M"], out="bad"))
 
 
 def test_lwf_distills_and_forgets_less_than_seq(encoder_conflict, tmp_path, monkeypatch):
