@@ -79,7 +79,12 @@ def build_module(cfg: DictConfig, dm: TaskDataModule, tokenizer) -> FineTuneModu
     method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
     if method_cfg.get("name") == "adalora" and not method_cfg.get("total_step"):
         method_cfg["total_step"] = planned_steps(cfg, dm)
-    model = build_model(model_cfg, dm.task, dm.label_names, tokenizer)
+    if getattr(dm.task, "generative", False):  # a causal LM trained on labelled pairs (sft): no head to size
+        from tunelab.models.backbone import build_lm_model
+
+        model = build_lm_model(model_cfg, dm.task, tokenizer)
+    else:
+        model = build_model(model_cfg, dm.task, dm.label_names, tokenizer)
     fresh = getattr(model, FRESH_ATTR, [])
     model = apply_method(model, method_cfg, dm.task)
     return FineTuneModule(

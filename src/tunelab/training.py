@@ -170,7 +170,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 (out / "test_report.txt").write_text(format_report(module.test_report) + "\n")
             if not pretraining:
                 metrics.update(_evaluate_suites(cfg, trainer, module, dm))
-        if pretraining and trainer.is_global_zero:
+        if (pretraining or getattr(dm.task, "generative", False)) and trainer.is_global_zero:
             # The best checkpoint's weights (loaded by validate/test above) as a Hugging Face folder
             # that fine-tuning experiments load with model.name_or_path=<run>/hf_model.
             save_hf_model(module.model, tokenizer, out)

@@ -14,7 +14,7 @@ from tunelab.models.backbone import build_tokenizer
 SRC = Path(__file__).resolve().parents[2] / "src" / "tunelab"
 FILES = {"token_classification": "token_cls.py", "sequence_classification": "seq_cls.py",
          "sentence_pair_classification": "pair_cls.py", "multiple_choice": "multiple_choice.py",
-         "mlm": "mlm.py", "clm": "clm.py"}
+         "mlm": "mlm.py", "clm": "clm.py", "sft": "sft.py"}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_columns_reader_strips_every_bom_and_names_bad_lines(tmp_path):
 def test_unknown_format_lists_the_registered_ones(tmp_path):
     from tunelab.data import formats
 
-    with pytest.raises(ConfigError, match=r"^data.source.format: unknown format 'xml'; use columns, conll, delimited"):
+    with pytest.raises(ConfigError, match=r"^data.source.format: unknown format 'xml'; use bitext, columns, conll, delimited"):
         formats.read("xml", {"train": tmp_path / "x"}, {})
     with pytest.raises(ConfigError, match=r"format pubmedqa needs exactly \{all: \.\.\., test_ids: \.\.\.\}"):
         formats.read("pubmedqa", {"train": tmp_path / "x"}, {})

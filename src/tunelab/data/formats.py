@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from tunelab.data import readers
+from tunelab.data import assist_readers, readers
 from tunelab.errors import ConfigError
 
 
@@ -62,3 +62,5 @@ register_format("columns", readers.read_columns)
 register_format("multiple_choice_jsonl", readers.read_multiple_choice_jsonl)
 register_format("pubmedqa", readers.read_pubmedqa, files=("all", "test_ids"), takes_options=False)
 register_format("sentence_label_json", readers.read_sentence_label_json)
+register_format("bitext", assist_readers.read_bitext)
+register_format("medquad", assist_readers.read_medquad, files=("root",))

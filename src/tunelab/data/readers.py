@@ -631,6 +631,9 @@ def fingerprint_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     h = hashlib.sha256()
+    # A folder (MedQuAD's XML tree) stands for its files, in sorted order.
+    paths = [f for path in paths for f in (sorted(q for q in Path(path).rglob("*") if q.is_file())
+                                           if Path(path).is_dir() else [path])]
     for path in paths:
         p = _require_file(path)
         # Length-prefix the name and size so that (name, content) boundaries are unambiguous.

@@ -21,7 +21,8 @@ from tunelab.adversarial.embedding import loss_fn, pgd_delta, split_inputs
 from tunelab.errors import ConfigError
 from tunelab.optim import build_optimizer
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+# position_ids: packed SFT rows restart them per example (the model then masks attention per example).
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels")
 
 
 class FineTuneModule(L.LightningModule):

@@ -37,4 +37,4 @@ def names() -> list[str]:
 
 
 # Imported last: each file registers itself with `register` above.
-from tunelab.tasks import token_cls, seq_cls, pair_cls, multiple_choice, mlm, clm  # noqa: E402,F401
+from tunelab.tasks import token_cls, seq_cls, pair_cls, multiple_choice, mlm, clm, sft  # noqa: E402,F401
