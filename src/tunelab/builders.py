@@ -83,6 +83,10 @@ def build_module(cfg: DictConfig, dm: TaskDataModule, tokenizer) -> FineTuneModu
         from tunelab.models.backbone import build_lm_model
 
         model = build_lm_model(model_cfg, dm.task, tokenizer)
+        # No KV cache in training: with one (the default), transformers 5 skips the packed-sequence
+        # mask and packed examples attend to each other (tests/unit/test_sft_task.py); it also holds
+        # every layer's keys and values for nothing. save_hf_model turns it back on for generation.
+        model.config.use_cache = False
     else:
         model = build_model(model_cfg, dm.task, dm.label_names, tokenizer)
     fresh = getattr(model, FRESH_ATTR, [])

@@ -108,6 +108,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         from tunelab.continual import run_sequence
 
         return run_sequence(cfg)
+    if cfg.get("rec") is not None:  # a recommendation model on interaction data (tunelab.recommend)
+        from tunelab.recommend import run_recommend
+
+        return run_recommend(cfg)
     started = time.perf_counter()
     quiet()
     check_config(cfg)  # bad values and unknown keys: one line before anything is built
@@ -205,6 +209,8 @@ def save_hf_model(model, tokenizer, out: Path) -> None:
         tokenizer.save_pretrained(str(out / "hf_adapter"))
         if not model.active_peft_config.is_prompt_learning:
             model = copy.deepcopy(model).merge_and_unload()  # the trained module stays as it was
+    if getattr(model.config, "use_cache", None) is False:
+        model.config.use_cache = True  # trained without a KV cache (builders); generation wants one
     model.save_pretrained(str(out / "hf_model"))
     tokenizer.save_pretrained(str(out / "hf_model"))
 
