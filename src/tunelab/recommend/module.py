@@ -1,0 +1,143 @@
+"""The LightningModules: ``RankingModule`` (SASRec, the text model) and ``RerankModule``.
+
+Both score a whole split at once: per-user ranks are gathered over the epoch and turned into
+HR@K/NDCG@K/MRR at its end (never an average of batch metrics), for all users and the cold subset.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import lightning.pytorch as L
+import torch
+
+from tunelab.optim import build_optimizer
+from tunelab.recommend.metrics import K, seen_mask, summarize, target_ranks
+
+
+def split_metrics(split: str, ranks: torch.Tensor, cold: torch.Tensor, prefix: str = "") -> dict[str, float]:
+    out = summarize(ranks, K, f"{split}/{prefix}")
+    out.update(summarize(ranks[cold], K, f"{split}/{prefix}cold_"))
+    if not prefix:
+        out.update({f"{split}/users": float(len(ranks)), f"{split}/cold_users": float(cold.sum())})
+    return out
+
+
+class _Common(L.LightningModule):
+    def __init__(self, net, optim: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.net = net
+        self.optim_cfg = dict(optim)
+        self.save_hyperparameters(ignore=["net"])
+        self._parts: list[dict[str, torch.Tensor]] = []
+
+    def configure_optimizers(self):
+        opt, sched = build_optimizer(self.net, self.optim_cfg, self.trainer.estimated_stepping_batches)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def training_step(self, batch, batch_idx: int):
+        loss = self.net.loss(batch)
+        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def _gathered(self) -> dict[str, torch.Tensor]:
+        keys = self._parts[0].keys() if self._parts else ()
+        return {k: torch.cat([p[k] for p in self._parts]) for k in keys}
+
+
+class RankingModule(_Common):
+    def on_train_epoch_start(self) -> None:
+        self.net.on_train_epoch_start()
+
+    def _start(self) -> None:
+        self.net.prepare_ranking()
+        self._parts = []
+
+    def _step(self, batch) -> None:
+        scores = self.net.score(batch["input_ids"])
+        ranks = target_ranks(scores, batch["targets"], seen_mask(batch["seen"], scores.shape[1]))
+        self._parts.append({"ranks": ranks.cpu(), "cold": batch["cold"].cpu()})
+
+    def _end(self, split: str) -> None:
+        got = self._gathered()
+        if got:
+            self.log_dict(split_metrics(split, got["ranks"], got["cold"]))
+
+    def on_validation_epoch_start(self) -> None:
+        self._start()
+
+    def on_test_epoch_start(self) -> None:
+        self._start()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._end("test")
+
+
+class RerankModule(_Common):
+    """Reorders the first stage's top-K by the cross-encoder's logits. A target outside the top-K
+    keeps its first-stage rank, so the gain is measured on exactly the users and lists it started from."""
+
+    def _start(self) -> None:
+        self._parts = []
+        self._seconds = 0.0
+
+    def _step(self, batch) -> None:
+        t0 = time.perf_counter()
+        scores = self.net(batch)
+        self._seconds += time.perf_counter() - t0
+        new = batch["first_rank"].clone()
+        for i, part in enumerate(torch.split(scores, batch["n_cands"].tolist())):
+            pos = int(batch["pos"][i])
+            if pos >= 0:
+                # pessimistic ties, as in full ranking
+                new[i] = float(1 + (part > part[pos]).sum() + (part == part[pos]).sum() - 1)
+        self._parts.append({"ranks": new.cpu(), "first": batch["first_rank"].cpu(), "cold": batch["cold"].cpu(),
+                            "pairs": batch["n_cands"].cpu()})
+
+    def _end(self, split: str) -> None:
+        got = self._gathered()
+        if not got:
+            return
+        out = split_metrics(split, got["ranks"], got["cold"])
+        first = split_metrics(split, got["first"], got["cold"], "first_stage_")
+        out.update(first)
+        for key, value in list(out.items()):
+            if "/first_stage_" not in key and not key.endswith("users"):
+                base = first[key.replace(f"{split}/", f"{split}/first_stage_", 1)]
+                out[key.replace(f"{split}/", f"{split}/gain_", 1)] = value - base
+        users = len(got["ranks"])
+        out[f"{split}/rerank_users"] = float(users)
+        out[f"{split}/rerank_ms_per_user"] = 1000.0 * self._seconds / max(users, 1)
+        out[f"{split}/rerank_pairs_per_user"] = float(got["pairs"].double().mean())
+        self.log_dict(out)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start()
+
+    def on_test_epoch_start(self) -> None:
+        self._start()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._end("test")
+
+
+__all__ = ["RankingModule", "RerankModule"]
