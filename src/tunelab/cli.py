@@ -105,6 +105,21 @@ def _generate(cfg) -> None:
         print(text)
 
 
+def _assist(cfg) -> None:
+    from omegaconf import OmegaConf
+
+    from tunelab.assistant.answer import answer
+    from tunelab.quiet import quiet
+
+    quiet()
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    out = run_or_exit(answer, cfg)
+    if cfg.get("show_retrieved"):
+        for hit in out["retrieved"]:
+            print(f"[retrieved {hit['score']:.3f} {hit['group']}] {hit['prompt']}")
+    print(out["reply"])
+
+
 def _serve(cfg) -> None:
     from omegaconf import OmegaConf
 
@@ -149,6 +164,11 @@ def _model_is_model_path() -> None:
 def serve_main(conf: Path | None = None) -> None:
     _model_is_model_path()
     _hydra_run(_serve, "serve", "serve", conf, check_experiment=False)
+
+
+def assist_main(conf: Path | None = None) -> None:
+    _model_is_model_path()
+    _hydra_run(_assist, "assist", "assist", conf, check_experiment=False)
 
 
 def predict_main(conf: Path | None = None) -> None:

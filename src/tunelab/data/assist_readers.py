@@ -30,12 +30,15 @@ def read_bitext(path: str | Path, text_column: str = "instruction") -> list[dict
         raise DataError(f"{path}: no such file")
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in (*BITEXT_COLUMNS, text_column) if c not in (reader.fieldnames or [])]
+        missing = [c for c in dict.fromkeys((text_column, *BITEXT_COLUMNS)) if c not in (reader.fieldnames or [])]
         if missing:
             raise DataError(f"{path}: not a Bitext CSV: no column(s) {missing} (header {reader.fieldnames})")
         records = []
-        for line, row in enumerate(reader, start=2):
-            prompt, response = (row[text_column] or "").strip(), (row["response"] or "").strip()
+        for row in reader:
+            line = reader.line_num  # a quoted response spans lines: the file line where the row ends
+            # The file has CRLF line breaks inside quoted responses: one newline convention for the model.
+            prompt = (row[text_column] or "").replace("\r\n", "\n").strip()
+            response = (row["response"] or "").replace("\r\n", "\n").strip()
             if not prompt or not response or not row["intent"]:
                 raise DataError(f"{path}:{line}: empty {text_column}, response or intent")
             records.append({"prompt": prompt, "response": response, "group": row["intent"],
