@@ -129,3 +129,12 @@ def test_bad_sft_input_is_one_line(tok):
     with pytest.raises(ConfigError, match=r"^method.name: adapter cannot serve sft: "):
         task.check_method("adapter")
     assert encode_pair(tok, {"prompt": "refund please " * 40, "response": "x"}, 16) is None  # prompt fills it
+
+
+def test_lora_for_sft_trains_only_the_adapters_not_the_tied_head(tok):
+    from tunelab.methods import apply_method
+
+    lora = {"name": "lora", "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "auto", "bias": "none"}
+    model = apply_method(_llama(len(tok)), lora, "sft")
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable), trainable

@@ -75,7 +75,9 @@ def wrap_with_peft(method: str, model: nn.Module, cfg: Mapping[str, Any], task) 
         check_targets(model, cfg.get("target_modules"))
         check_targets(model, cfg.get("feedforward_modules"), "method.feedforward_modules")
     heads = head_modules(model)
-    if task.pretraining:  # the LM head trains only if it is new (the source had none)
+    # A language model's head (pretraining, or instruction tuning: sft's ``generative``) is its
+    # pretrained vocabulary projection, tied to the embeddings: it trains only if it is new.
+    if task.pretraining or getattr(task, "generative", False):
         from tunelab.models.backbone import FRESH_ATTR
 
         fresh = {id(p) for p in getattr(model, FRESH_ATTR, [])}
