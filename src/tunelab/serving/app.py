@@ -8,6 +8,8 @@ Routes (LitServe's own where it has them):
   method, test metrics, commit, data fingerprint) and the limits, backend and feedback file;
 * ``POST /feedback``: a FastAPI route on LitServe's app (LitServe has no custom routes): runs in
   the HTTP process, which has no model, and appends to ``feedback`` (``feedback.FeedbackWriter``).
+* ``POST /retrieve`` (with ``index=<index.pt>``): the assistant's retriever, a FastAPI route in the
+  HTTP process too (``retrieve``).
 
 Every POST body passes ``limits.RequestGuard`` first (400/413/422 before any worker sees it).
 """
@@ -81,6 +83,10 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
         validators = {"/predict": predict_validator(spec.task, limits, list(adapters))}
         stream = []
     validators["/feedback"] = feedback_validator(spec.task, spec.labels, limits)
+    if cfg.get("index"):  # the assistant's retriever (serving/retrieve.py)
+        from tunelab.serving.retrieve import retrieve_validator
+
+        validators["/retrieve"] = retrieve_validator(limits)
     feedback_path = Path(str(cfg["feedback"])).expanduser().absolute()
     metadata = {**spec.info, "adapters": getattr(api, "adapters", {}), "backend": cfg.get("backend", "pytorch"), "limits": limits.__dict__,
                 "feedback": str(feedback_path), "max_batch_size": api.max_batch_size}
@@ -102,6 +108,10 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
         return JSONResponse({"written": True, "path": str(feedback_path)})
 
     server.app.add_api_route("/feedback", feedback, methods=["POST"])
+    if cfg.get("index"):
+        from tunelab.serving.retrieve import add_retrieve_route
+
+        add_retrieve_route(server.app, str(cfg["index"]))
     return server, api
 
 

@@ -1,0 +1,56 @@
+"""``POST /retrieve`` (serving/retrieve.py) on a FastAPI app behind the server's RequestGuard, with a
+hand-built 5-pair index (the real MiniLM encoder, a local package): answers and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_retrieval_index import PAIRS
+from tunelab.assistant.retrieval import Embedder, Index
+from tunelab.errors import ConfigError
+from tunelab.serving.limits import Limits, RequestGuard
+from tunelab.serving.retrieve import add_retrieve_route, retrieve_validator
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    path = Index.build(PAIRS, Embedder()).save(tmp_path_factory.mktemp("idx") / "idx.pt")
+    app = FastAPI()
+    add_retrieve_route(app, str(path))
+    app.add_middleware(RequestGuard, validators={"/retrieve": retrieve_validator(Limits(max_texts=3))},
+                       max_body_bytes=10_000)
+    return TestClient(app)
+
+
+def test_retrieve_answers_best_first(client):
+    r = client.post("/retrieve", json={"question": "please cancel the order I placed", "k": 2})
+    assert r.status_code == 200, r.text
+    (hits,) = r.json()["results"]
+    assert [h["group"] for h in hits][0] == "cancel_order" and len(hits) == 2
+    assert hits[0]["response"].startswith("To cancel order {{Order Number}}") and hits[0]["score"] >= hits[1]["score"]
+    r = client.post("/retrieve", json={"questions": ["track my parcel delivery", "connect me with a real person"]})
+    assert [h[0]["group"] for h in r.json()["results"]] == ["track_order", "contact_human_agent"]
+    assert len(r.json()["results"][0]) == 5  # default k, capped by the index size
+
+
+@pytest.mark.parametrize("body, code, says", [
+    ({"k": 2}, 422, 'send exactly one of'),
+    ({"question": "a", "questions": ["b"]}, 422, 'send exactly one of'),
+    ({"question": "  "}, 422, "question: empty"),
+    ({"question": "a", "k": 0}, 422, "k: 0 is outside 1-50"),
+    ({"questions": ["a", "b", "c", "d"]}, 413, "4 items, over 3"),
+    ({"question": "a", "top": 3}, 422, "top"),
+])
+def test_retrieve_refusals(client, body, code, says):
+    r = client.post("/retrieve", json=body)
+    assert r.status_code == code and says in r.text, r.text
+
+
+def test_a_missing_index_fails_at_start(tmp_path):
+    from fastapi import FastAPI
+
+    with pytest.raises(ConfigError, match=r"^index: no such index file"):
+        add_retrieve_route(FastAPI(), str(tmp_path / "nope.pt"))
