@@ -38,9 +38,9 @@ def write_ml100k(folder: Path, users: int = 30, items: int = 30, length: int = 1
     return folder
 
 
-def rec_overrides(data_dir: Path, out: Path, *extra: str) -> list[str]:
+def rec_overrides(data_dir: Path, out: Path | None, *extra: str) -> list[str]:
     """The rec_ml100k data config pointed at the synthetic folder, shrunk for a 2-core CPU."""
-    return ["model=tiny", "logger=csv", f"paths.output_dir={out}", f"paths.data_dir={data_dir}",
+    return ["model=tiny", "logger=csv", *([f"paths.output_dir={out}"] if out else []), f"paths.data_dir={data_dir}",
             "data.files.ratings=u.data", "data.files.items=u.item", "data.files.genres=u.genre",
             "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
             "data.batch_size=8", "data.eval_batch_size=16", "data.max_len=10", *extra]

@@ -38,9 +38,12 @@ def rank_all(net, dm, stage: str, k: int) -> tuple[dict, float]:
             scores = net.score(batch["input_ids"])
             mask = seen_mask(batch["seen"], scores.shape[1])
             ranks = target_ranks(scores, batch["targets"], mask)
-            top = scores.float().masked_fill(mask, float("-inf")).topk(min(k, scores.shape[1] - 1), dim=1).indices
-            for row, items, target, rank in zip(batch["rows"].tolist(), top.tolist(), batch["targets"].tolist(),
-                                                ranks.tolist()):
+            masked = scores.float().masked_fill(mask, float("-inf"))
+            top = masked.topk(min(k, scores.shape[1] - 1), dim=1)
+            for row, items, vals, target, rank in zip(batch["rows"].tolist(), top.indices.tolist(), top.values.tolist(),
+                                                      batch["targets"].tolist(), ranks.tolist()):
+                # fewer unseen items than k: the rest of the top-k would be seen ones (-inf)
+                items = [i for i, v in zip(items, vals) if v != float("-inf")]
                 out[dm.split.users[row]] = {"items": [dm.item_ids[i - 1] for i in items],
                                             "target": dm.item_ids[target - 1], "rank": int(rank)}
         seconds = time.perf_counter() - t0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tunelab.errors import ConfigError
@@ -70,7 +71,10 @@ class RecDataModule(L.LightningDataModule):
         ds = self.sets[stage]
         if ds is None:
             raise ConfigError(f"rec.name: the model's builder gave no {stage} examples")
-        return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=ds.collate, num_workers=self.num_workers)
+        # Its own generator: each new iterator draws a base seed, which from the global generator
+        # would shift every later dropout mask (and a resumed run would then differ).
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=ds.collate, num_workers=self.num_workers,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, EpochSampler(len(self.sets["train"]), self.seed))

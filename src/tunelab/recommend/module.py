@@ -27,7 +27,9 @@ def split_metrics(split: str, ranks: torch.Tensor, cold: torch.Tensor, prefix: s
 class _Common(L.LightningModule):
     def __init__(self, net, optim: Mapping[str, Any]) -> None:
         super().__init__()
-        self.net = net
+        # from_pretrained returns the encoder in eval mode and Lightning >= 2.2 keeps each
+        # submodule's mode: without this, dropout (and LoRA's) would stay off while training.
+        self.net = net.train()
         self.optim_cfg = dict(optim)
         self.save_hyperparameters(ignore=["net"])
         self._parts: list[dict[str, torch.Tensor]] = []

@@ -8,7 +8,8 @@ evaluation) and ``score(input_ids) -> [B, n_items + 1]`` (column 0 is padding).
   history, next-item softmax over all items at every position (RecBole's CE variant).
 * ``TextRec``: the item tower encodes item text (encoder + mean pooling + projection), the user
   tower is the same causal block over the history's item vectors; cosine scores / temperature,
-  trained with a softmax over in-batch targets plus uniformly sampled negatives.
+  trained with a softmax over in-batch targets plus uniformly sampled negatives (the encoder's
+  path) and a full softmax over cached item vectors (every position, no encoder pass).
 * ``CrossEncoder``: (recent history texts, candidate text) -> one will-interact logit.
 """
 
@@ -33,6 +34,9 @@ class SeqEncoder(nn.Module):
         super().__init__()
         self.heads = heads
         self.pos = nn.Embedding(max_len, dim)
+        # N(0, 1) by default: 50x the item embeddings (std 0.02), which then barely reach the
+        # attention through the pre-norm, and nothing learns (measured: a toy cycle stayed at chance).
+        nn.init.normal_(self.pos.weight, std=0.02)
         self.drop = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
@@ -122,9 +126,11 @@ class ItemTower(nn.Module):
             self.encoder.train(was)
         return torch.cat([torch.zeros_like(parts[0][:1]), *parts])
 
-    def refresh(self) -> None:
+    def refresh(self, pooled: torch.Tensor | None = None) -> None:
+        """Recompute the cache, or take ``pooled``: the table an evaluation just computed with the
+        same weights (cloned: a tensor made under inference mode cannot enter autograd)."""
         if trains(self.encoder) or not self.cached:
-            self.cache = self.pooled_all()
+            self.cache = pooled.clone() if pooled is not None else self.pooled_all()
             self.cached = True
 
     def vectors(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -132,42 +138,56 @@ class ItemTower(nn.Module):
 
 
 class TextRec(nn.Module):
+    """Two losses, summed. (1) Every history position against every item's cached vector (a full
+    softmax, no encoder pass: the user tower and the projection learn from all positions). (2) The
+    last ``train_positions`` positions against fresh vectors of the batch's targets (in-batch
+    negatives) plus ``negatives`` uniform samples: the only path by which the encoder (full, LoRA)
+    learns, kept small because each candidate is an encoder forward and backward pass."""
+
     def __init__(self, tower: ItemTower, dim: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50,
-                 dropout: float = 0.2, negatives: int = 64, train_positions: int = 8, temperature: float = 0.05) -> None:
+                 dropout: float = 0.2, negatives: int = 64, train_positions: int = 1, temperature: float = 0.05) -> None:
         super().__init__()
         self.tower = tower
         self.seq = SeqEncoder(dim, layers, heads, max_len, dropout)
         self.negatives, self.train_positions, self.temperature = negatives, train_positions, temperature
         self.table: torch.Tensor | None = None
+        self._eval_pooled: tuple[int, torch.Tensor] | None = None  # (step, pooled table) of the last evaluation
+        self.steps = 0
 
     def users(self, ids: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.seq(table[ids], ids == 0), dim=-1)
 
     def on_train_epoch_start(self) -> None:
-        self.tower.refresh()
-        self.table = None  # the evaluation table is stale once weights change
+        same = self._eval_pooled is not None and self._eval_pooled[0] == self.steps
+        self.tower.refresh(self._eval_pooled[1] if same else None)  # validation just encoded these weights
+        self.table, self._eval_pooled = None, None  # stale once the weights change
 
     def loss(self, batch) -> torch.Tensor:
         ids, labels = batch["input_ids"], batch["labels"]
         if not self.tower.cached:  # a step outside fit's epoch hooks (tests)
             self.tower.refresh()
+        self.steps += 1
         history = self.tower.vectors(self.tower.cache)  # gradients reach the projection, not the encoder
-        states = self.users(ids, history)[:, -self.train_positions:]
-        labels = labels[:, -self.train_positions:]
+        states = self.users(ids, history)
+        full = (states @ history.T / self.temperature).masked_fill(
+            torch.arange(history.shape[0], device=ids.device) == 0, float("-inf"))
+        loss = F.cross_entropy(full.flatten(0, 1), labels.flatten(), ignore_index=0)
+        if not trains(self.tower.encoder):
+            return loss  # a frozen encoder: the sampled softmax would repeat (1) on fewer items
+        last, labels = states[:, -self.train_positions:], labels[:, -self.train_positions:]
         keep = labels > 0
         targets = labels[keep]
         negatives = torch.randint(1, self.tower.n_rows, (self.negatives,), device=ids.device)
         cands = torch.unique(torch.cat([targets, negatives]))  # sorted: searchsorted finds each target
-        if trains(self.tower.encoder):
-            vecs = self.tower.vectors(self.tower.pooled(cands))
-        else:
-            vecs = history[cands]
-        logits = states[keep] @ vecs.T / self.temperature
-        return F.cross_entropy(logits, torch.searchsorted(cands, targets))
+        vecs = self.tower.vectors(self.tower.pooled(cands))
+        logits = last[keep] @ vecs.T / self.temperature
+        return loss + F.cross_entropy(logits, torch.searchsorted(cands, targets))
 
     @torch.no_grad()
     def prepare_ranking(self) -> None:
-        self.table = self.tower.vectors(self.tower.pooled_all())
+        pooled = self.tower.pooled_all()
+        self._eval_pooled = (self.steps, pooled)
+        self.table = self.tower.vectors(pooled)
 
     def score(self, ids: torch.Tensor) -> torch.Tensor:
         if self.table is None:
