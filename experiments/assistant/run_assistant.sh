@@ -11,13 +11,13 @@
 # Budget arithmetic (measured 2026-12-05 with capped smoke runs on the real data, 1 thread, on this
 # 2-core machine while other jobs ran: load average ~5, so a quiet machine is faster):
 #   SFT full,  bitext, batch 8: 18.5 s/step (58 real tokens/s, ~1,070 tokens/step), peak RSS 6.0 GB
-#   SFT LoRA r16, bitext, batch 8: LORA_S_PER_STEP s/step (LORA_TOK real tokens/s), peak RSS LORA_RSS GB
+#   SFT LoRA r16, bitext, batch 8: 11.4 s/step (94 real tokens/s; 1.8M trainable), peak RSS 5.8 GB
 #   greedy generation, KV cache, 32 new tokens: 10.8 tokens/s at batch 1, 28.0 tokens/s at batch 8
 #   MiniLM index over 3,609 bitext questions: 26 s; a query: 7 ms (RSS 0.7 GB)
 # A whole bitext epoch (451 steps) would take 2.3 h full: the runs are capped by steps instead.
 #   sft_bitext       SFT_STEPS=120 x 18.5 s               = 37 min  (960 pairs, 27% of an epoch)
-#   sft_bitext_lora  120 x ~LORA_S_PER_STEP s                         = LORA_MIN min
-#   sft_medquad(+lora) MEDQUAD_STEPS=60 x ~2x bitext's step (max_length 512) = 37 + ~LORA_MIN min
+#   sft_bitext_lora  120 x 11.4 s                         = 23 min
+#   sft_medquad(+lora) MEDQUAD_STEPS=60 x ~2x bitext's step (max_length 512) = 37 + 23 min
 #   validation/test inside each training: EVAL_BATCHES=20 batches of 8 each  ~ 4 x 4 = 16 min
 #   intent_bitext: MiniLM, 1 epoch, max_length 128, 3,609 replies at ~5/s  ~ 12 min
 #   gen_bitext: 3 models (base, full, LoRA) x (no retrieval, RAG k=2) on GEN_CAP_BITEXT=64 test
@@ -111,9 +111,10 @@ for s in "${steps[@]}"; do
     sft_medquad_lora) train_run sft_medquad_lora "$MEDQUAD_STEPS" +experiment=sft_medquad_lora ;;
     gen_bitext)
       judge=(); [ -d "$L/intent_bitext" ] && judge=(--intent-model "$L/intent_bitext")
+      [ -f "$INDEX" ] || { mkdir -p "$L/index"; python -m tunelab.assistant.build_index --data bitext_sft --out "$INDEX"; }
       for m in base:smollm2_135m full:$(model_dir sft_bitext) lora:$(model_dir sft_bitext_lora); do
-        gen_run "gen_bitext_${m%%:*}" "${m#*:}" bitext_sft "$GEN_CAP_BITEXT" "$MAX_NEW" "${judge[@]}"
-        gen_run "gen_bitext_${m%%:*}_rag" "${m#*:}" bitext_sft "$GEN_CAP_BITEXT" "$MAX_NEW" --index "$INDEX" --k 2 "${judge[@]}"
+        gen_run "gen_bitext_${m%%:*}" "${m#*:}" bitext_sft "$GEN_CAP_BITEXT" "$MAX_NEW" ${judge[@]+"${judge[@]}"}
+        gen_run "gen_bitext_${m%%:*}_rag" "${m#*:}" bitext_sft "$GEN_CAP_BITEXT" "$MAX_NEW" --index "$INDEX" --k 2 ${judge[@]+"${judge[@]}"}
       done ;;
     gen_medquad)
       for m in base:smollm2_135m full:$(model_dir sft_medquad) lora:$(model_dir sft_medquad_lora); do

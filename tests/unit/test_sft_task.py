@@ -138,3 +138,22 @@ def test_lora_for_sft_trains_only_the_adapters_not_the_tied_head(tok):
     model = apply_method(_llama(len(tok)), lora, "sft")
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable), trainable
+
+
+@pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning"])
+def test_every_peft_method_sft_offers_trains_on_a_masked_batch(tok, method):
+    """The methods the task lists all take an sft batch (labels -100 on the prompt) and learn."""
+    from tunelab.methods import apply_method
+
+    cfg = {"name": method, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "auto", "bias": "none",
+           "num_virtual_tokens": 4, "total_step": 10, "init_r": 4, "target_r": 2, "tinit_ratio": 0.1,
+           "tfinal_ratio": 0.2, "deltaT": 2, "orth_reg_weight": 0.5}
+    assert method in tasks.get("sft").methods
+    model = apply_method(_llama(len(tok), max_positions=160), cfg, "sft")
+    tok.pad_token = tok.eos_token
+    batch = PadCollator(tok.pad_token_id)(tasks.get("sft").encode(PAIRS, tok, {}, max_length=128))
+    batch.pop("truncated")
+    loss = model(**batch).loss
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert torch.isfinite(loss) and grads and all(g is not None for g in grads)
