@@ -20,6 +20,16 @@ def test_fast_dev_run(name, tiny_cfg, tmp_path):
         assert {"cl/acc", "cl/bwt", "cl/fwt", "cl/forgetting"} <= set(metrics), sorted(metrics)
         assert (tmp_path / "R.csv").is_file() and (tmp_path / "cl_metrics.json").is_file()
         return
+    if cfg.get("rec") is not None:  # recommendation (tunelab.recommend); the reranker reads a text run's top-K
+        extra = []
+        if cfg.rec.name == "rerank":
+            train(tiny_cfg("+experiment=rec_ml100k_text", "debug=fdr", f"paths.output_dir={tmp_path / 'text'}"))
+            extra = [f"rec.candidates={tmp_path / 'text' / 'candidates.json'}"]
+        metrics = train(tiny_cfg(f"+experiment={name}", "debug=fdr", *extra))
+        assert {f"{s}/{m}" for s in ("val", "test") for m in ("hr_10", "ndcg_10", "mrr")} | {cfg.data.monitor} <= set(metrics)
+        info = json.loads((tmp_path / "run_info.json").read_text())
+        assert info["parameters"]["trainable"] > 0 and info["data"]["fingerprint"] and info["git_commit"]
+        return
     task = tasks.get(cfg.data.task)
     if task.pretraining:  # a slice of the corpus, tokenization cached under tmp_path
         cfg = tiny_cfg(f"+experiment={name}", "debug=fdr", "data.limit_docs=100", f"data.cache_dir={tmp_path / 'cache'}")
