@@ -10,6 +10,7 @@ LIMIT=${LIMIT:-5}
 MODELS=${MODELS:-"sasrec text rerank"}
 for model in $MODELS; do
   out=logs/recommendation/timing/$model
+  rm -rf "$out"
   extra=""
   [ "$model" = rerank ] && extra="rec.candidates=logs/recommendation/timing/text/candidates.json rec.eval_users=20"
   python train.py +experiment=rec_ml100k_$model trainer.max_epochs=1 trainer.limit_train_batches=$LIMIT \

@@ -78,7 +78,7 @@ def test_bad_ratings_line_names_file_and_line(tmp_path):
 def test_bad_item_line_and_unknown_item_name_the_file(tmp_path):
     write_ml100k(tmp_path)
     (tmp_path / "u.item").write_text("1|Only a title|01-Jan-1995\n")
-    with pytest.raises(DataError, match=r"u.item:1: expected 24 '\|'-separated fields"):
+    with pytest.raises(DataError, match=r"u.item:1: expected 24 pipe-separated fields"):
         movielens.read_items(tmp_path / "u.item")
     write_ml100k(tmp_path)
     with open(tmp_path / "u.data", "a") as f:

@@ -22,8 +22,9 @@ from tunelab.run_info import write_json
 
 
 @torch.no_grad()
-def rank_all(net, dm, stage: str, k: int) -> tuple[dict, float]:
-    """{user id: {"items": top-k item ids, "target": item id, "rank": target rank}} and the seconds it took."""
+def rank_all(net, dm, stage: str, k: int, prepare: bool = True) -> tuple[dict, float]:
+    """{user id: {"items": top-k item ids, "target": item id, "rank": target rank}} and the seconds it took
+    (with ``prepare``: the item table too; without, the table of the previous call is reused)."""
     was = net.training
     net.eval()
     ds = QuerySet(dm.split, stage, dm.max_len)
@@ -32,7 +33,8 @@ def rank_all(net, dm, stage: str, k: int) -> tuple[dict, float]:
     out = {}
     try:
         t0 = time.perf_counter()
-        net.prepare_ranking()
+        if prepare:
+            net.prepare_ranking()
         for batch in loader:
             batch = {key: v.to(device) for key, v in batch.items()}
             scores = net.score(batch["input_ids"])

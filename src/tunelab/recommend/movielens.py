@@ -74,8 +74,8 @@ def read_items(path: str | Path, genres: tuple[str, ...] = GENRES) -> dict[str, 
             continue
         fields = line.split("|")
         if len(fields) != 5 + len(genres):
-            raise DataError(f"{path}:{i}: expected {5 + len(genres)} '|'-separated fields "
-                            f"(id|title|release|video release|url|{len(genres)} genre flags), got {len(fields)}")
+            raise DataError(f"{path}:{i}: expected {5 + len(genres)} pipe-separated fields "
+                            f"(id, title, release, video release, url, {len(genres)} genre flags), got {len(fields)}")
         flags = fields[5:]
         if any(f.strip() not in ("0", "1") for f in flags):
             raise DataError(f"{path}:{i}: genre flags must be 0 or 1, got {'|'.join(flags)!r}")
