@@ -7,9 +7,22 @@
 #
 # BUDGET (measured with experiments/recommendation/time_epochs.sh: capped runs on the real data,
 # OMP_NUM_THREADS=1, while other jobs kept the 2-core machine at load ~6, so a quiet machine is faster):
-#   @@BUDGET@@
-# Epochs were chosen on validation only (early stopping on val/ndcg_10; the test split is read once,
-# by the best checkpoint).
+#   sasrec: 5 batches of 128 users in 3.2 s -> ~5 ms/user -> ~4.7 s per epoch (943 users); validation
+#           (full ranking, 943 users) ~0.5 s every 5 epochs. max_epochs 100, early stopping after 3
+#           validations without gain -> at most ~8 min per seed (less when it stops early).
+#   text (MiniLM + LoRA): 5 batches of 32 users in 34.1 s, of which ~12 s is the epoch's item-cache
+#           refresh (1,682 item texts) -> ~4.4 s per batch -> ~2.4 min per epoch (30 batches + refresh)
+#           + ~15 s validation (the item table, then 943 users); 3 epochs + test + candidates (14 s
+#           full ranking of all users, table included) + loading -> ~10 min per seed.
+#   rerank (MiniLM cross-encoder, full): 5 batches of 8 users x 4 pairs in 12.4 s -> ~2.5 s per batch
+#           -> ~4.9 min per epoch (118 batches); reranking 935 ms per user (50 pairs) x 100 users x
+#           (val + test) ~3.1 min; 1 epoch + loading -> ~8.5 min per seed.
+#   Total, 3 seeds: sasrec <= 24 min + text ~30 min + rerank ~26 min = <= ~80 min of one CPU thread,
+#   within the 1-2 CPU-hour budget. Knobs if a quiet machine leaves room: the text model's epochs
+#   (trainer.max_epochs; early stopping on val/ndcg_10 keeps the best), rec.eval_users=null (all 943
+#   users reranked: ~15 min per evaluation at 935 ms/user).
+# The epoch caps come from this budget; within them the checkpoint is chosen on validation only
+# (val/ndcg_10: best checkpoint, early stopping); the test split is read once, by that checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline} WANDB_SILENT=true
