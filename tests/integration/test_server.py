@@ -167,6 +167,36 @@ def test_workers_survive_every_refusal(servers):
     assert post(servers["ner"], "/predict", {"texts": ["still here"]}).status_code == 200
 
 
+def test_a_request_queued_past_timeout_s_gets_504_and_the_worker_serves_on(tmp_path):
+    """limits.timeout_s bounds a request's wait in LitServe's queue: 504 past it, then 200s once loaded.
+
+    Deterministic without a slow model: while the worker loads (load_delay_s), each request it takes
+    blocks it for timeout_s (then 503, "still loading"); unbatched (max_batch_size=1), the requests
+    behind it wait in the queue, so of several sent at once the third has waited >= 2 x timeout_s
+    when the worker reaches it (504), unless the second already got 504."""
+    model = save_tiny_head(tmp_path / "m")
+    server = Server(model, tmp_path / "run", "load_delay_s=6", "max_batch_size=1", "limits.timeout_s=0.5")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the port opens before the worker has loaded
+            assert server.proc.poll() is None, server.output()
+            try:
+                if httpx.get(server.url + "/health", timeout=2).status_code == 503:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda i: post(server, "/predict", {"texts": [f"asthma {i}"]}), range(6)))
+        codes = [r.status_code for r in answers]
+        assert set(codes) <= {503, 504} and 504 in codes, (codes, server.output())
+        assert all(r.json()["detail"] == "Request timed out" for r in answers if r.status_code == 504)
+        assert all("still loading" in r.json()["detail"] for r in answers if r.status_code == 503)
+        server.wait_ready()  # the worker survived the refusals and loads
+        assert post(server, "/predict", {"texts": ["asthma"]}).status_code == 200
+    finally:
+        server.stop()
+
+
 def test_concurrent_requests_get_the_sequential_answers(servers):
     bodies = [{"texts": [f"patient {i} had breast cancer", "asthma " * (i % 5), f"{i}"]} for i in range(24)]
     sequential = [post(servers["ner"], "/predict", b).json() for b in bodies]
