@@ -10,6 +10,8 @@ Routes (LitServe's own where it has them):
   the HTTP process, which has no model, and appends to ``feedback`` (``feedback.FeedbackWriter``).
 * ``POST /retrieve`` (with ``index=<index.pt>``): the assistant's retriever, a FastAPI route in the
   HTTP process too (``retrieve``).
+* ``POST /recommend`` (with ``recommender=<rec run dir>``): next items for a history from a SASRec
+  or text recommendation run, a FastAPI route in the HTTP process too (``recommend``).
 
 Every POST body passes ``limits.RequestGuard`` first (400/413/422 before any worker sees it).
 """
@@ -87,6 +89,10 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
         from tunelab.serving.retrieve import retrieve_validator
 
         validators["/retrieve"] = retrieve_validator(limits)
+    if cfg.get("recommender"):  # a recommendation run (serving/recommend.py)
+        from tunelab.serving.recommend import recommend_validator
+
+        validators["/recommend"] = recommend_validator(limits)
     feedback_path = Path(str(cfg["feedback"])).expanduser().absolute()
     metadata = {**spec.info, "adapters": getattr(api, "adapters", {}), "backend": cfg.get("backend", "pytorch"), "limits": limits.__dict__,
                 "feedback": str(feedback_path), "max_batch_size": api.max_batch_size}
@@ -112,6 +118,10 @@ def build_server(cfg: Mapping[str, Any], spec: loading.ServeSpec):
         from tunelab.serving.retrieve import add_retrieve_route
 
         add_retrieve_route(server.app, str(cfg["index"]))
+    if cfg.get("recommender"):
+        from tunelab.serving.recommend import add_recommend_route
+
+        add_recommend_route(server.app, str(cfg["recommender"]))
     return server, api
 
 
