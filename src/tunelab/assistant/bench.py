@@ -28,12 +28,15 @@ from tunelab.data.samplers import SeededBatchSampler
 from tunelab.methods import apply_method
 from tunelab.models.backbone import build_lm_model, build_tokenizer
 from tunelab.optim import build_optimizer
+from tunelab.tasks.sft import InstructionTuning
+
+SFT = InstructionTuning.name  # the registry promise: the task name is spelled only in its own file
 
 LORA = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "auto", "bias": "none"}
 
 
 def train_speed(model, tokenizer, records, steps: int, batch_size: int, max_length: int, device) -> dict:
-    task = tasks.get("sft")
+    task = tasks.get(SFT)
     items = task.encode(records, tokenizer, {}, max_length)
     sampler = SeededBatchSampler([task.length(i) for i in items], batch_size, seed=42, shuffle=True,
                                  group_by_length=True, drop_uneven=True)
@@ -84,12 +87,12 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     tokenizer = build_tokenizer({"name_or_path": args.model})
-    model = build_lm_model({"name_or_path": args.model}, "sft", tokenizer)
+    model = build_lm_model({"name_or_path": args.model}, SFT, tokenizer)
     model.config.use_cache = False
     if args.dtype == "bf16":
         model = model.to(torch.bfloat16)
     if args.method == "lora":
-        model = apply_method(model, LORA, "sft")
+        model = apply_method(model, LORA, SFT)
     model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     train = train_speed(model, tokenizer, capped(split_records(args.data, "train"), 400),
