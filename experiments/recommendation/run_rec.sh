@@ -4,6 +4,7 @@
 # Resumable: a finished run (metrics.json) is skipped, an interrupted one resumes from its last.ckpt.
 #   bash experiments/recommendation/run_rec.sh              # everything, then collect.py
 #   SEEDS="1" MODELS="sasrec text" bash experiments/recommendation/run_rec.sh
+#   MODELS=text_frozen bash experiments/recommendation/run_rec.sh    # optional 4th row: frozen MiniLM item tower
 #
 # BUDGET (measured with experiments/recommendation/time_epochs.sh: capped runs on the real data,
 # OMP_NUM_THREADS=1, while other jobs kept the 2-core machine at load ~6, so a quiet machine is faster):
@@ -32,21 +33,27 @@ export TUNELAB_DATA_DIR=${TUNELAB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}
 SEEDS=${SEEDS:-"1 2 3"}
 MODELS=${MODELS:-"sasrec text rerank"}
 LOGGER=${LOGGER:-wandb}
+ROOT=${ROOT:-logs/recommendation}  # run folders; COPY=0 leaves experiments/recommendation/results alone
+COPY=${COPY:-1}; EXTRA=${EXTRA:-}  # EXTRA: more overrides for every run (smoke tests: "model=tiny debug=fdr")
+copy() { [ "$COPY" = 1 ] && python experiments/_results.py copy recommendation "$1" "$2" || true; }
 for seed in $SEEDS; do
   for model in $MODELS; do
-    name="${model}_s${seed}"; out="logs/recommendation/$name"
-    if [ -f "$out/metrics.json" ]; then echo "done: $name"; python experiments/_results.py copy recommendation "$out" "$name"; continue; fi
+    name="${model}_s${seed}"; out="$ROOT/$name"
+    if [ -f "$out/metrics.json" ]; then echo "done: $name"; copy "$out" "$name"; continue; fi
     extra=()
     [ -f "$out/checkpoints/last.ckpt" ] && extra+=("ckpt_path=$out/checkpoints/last.ckpt")
     if [ "$model" = rerank ]; then
-      cands="logs/recommendation/text_s${seed}/candidates.json"
+      cands="$ROOT/text_s${seed}/candidates.json"
       [ -f "$cands" ] || { echo "skip $name: no $cands (run the text model of seed $seed first)"; continue; }
       extra+=("rec.candidates=$cands")
     fi
+    exp=$model
+    # optional (not in the default MODELS): the text model with a frozen MiniLM, cheap enough for more epochs
+    [ "$model" = text_frozen ] && { exp=text; extra+=("method=head_only" "trainer.max_epochs=${FROZEN_EPOCHS:-30}"); }
     echo "run: $name"
-    python train.py +experiment=rec_ml100k_$model seed=$seed logger=$LOGGER callbacks.progress_bar=null \
-      trainer.enable_progress_bar=false paths.output_dir="$out" hydra.run.dir="$out" "${extra[@]}"
-    python experiments/_results.py copy recommendation "$out" "$name"
+    python train.py +experiment=rec_ml100k_$exp seed=$seed logger=$LOGGER callbacks.progress_bar=null \
+      trainer.enable_progress_bar=false paths.output_dir="$out" hydra.run.dir="$out" "${extra[@]}" $EXTRA
+    copy "$out" "$name"
   done
 done
-python experiments/recommendation/collect.py
+if [ "$COPY" = 1 ]; then python experiments/recommendation/collect.py; fi
