@@ -9,29 +9,34 @@
 #   sft_medquad_lora gen_bitext gen_medquad
 #
 # Budget arithmetic (measured 2026-12-05 with capped smoke runs on the real data, 1 thread, on this
-# 2-core machine while other jobs ran: load average ~5, so a quiet machine is faster):
-#   SFT full,  bitext, batch 8: 18.5 s/step (58 real tokens/s, ~1,070 tokens/step), peak RSS 6.0 GB
+# 2-core machine while other jobs ran, load average 3-5: noisy, and a quiet machine is faster):
+#   SFT full, bitext, batch 8:  18.5 s/step (58 real tokens/s, ~1,070 tokens/step), peak RSS 6.0 GB
 #   SFT LoRA r16, bitext, batch 8: 11.4 s/step (94 real tokens/s; 1.8M trainable), peak RSS 5.8 GB
-#   greedy generation, KV cache, 32 new tokens: 10.8 tokens/s at batch 1, 28.0 tokens/s at batch 8
-#   MiniLM index over 3,609 bitext questions: 26 s; a query: 7 ms (RSS 0.7 GB)
-# A whole bitext epoch (451 steps) would take 2.3 h full: the runs are capped by steps instead.
-#   sft_bitext       SFT_STEPS=120 x 18.5 s               = 37 min  (960 pairs, 27% of an epoch)
-#   sft_bitext_lora  120 x 11.4 s                         = 23 min
-#   sft_medquad(+lora) MEDQUAD_STEPS=60 x ~2x bitext's step (max_length 512) = 37 + 23 min
-#   validation/test inside each training: EVAL_BATCHES=20 batches of 8 each  ~ 4 x 4 = 16 min
-#   intent_bitext: MiniLM, 1 epoch, max_length 128, 3,609 replies at ~5/s  ~ 12 min
-#   gen_bitext: 3 models (base, full, LoRA) x (no retrieval, RAG k=2) on GEN_CAP_BITEXT=64 test
-#     questions (a seeded sample), MAX_NEW=128 new tokens, batch 8: <= 8,192 tokens at ~20 tokens/s
-#     ~ 7 min, RAG prompts (~400 more prompt tokens) ~ 10 min: 3 x 17 = 51 min
-#   gen_medquad: 3 models, GEN_CAP_MEDQUAD=40 questions, MAX_NEW_MEDQUAD=192: 3 x 7 = 21 min
-#   bench (full and LoRA, bitext and medquad): 4 x 2.5 = 10 min; index (MiniLM, me5_small): 2 min
-# Total ~ 3.9 h of one thread at the contended speeds above.
+#   SFT full, medquad (max_length 512), batch 8: 9.9 s/step (79 tokens/s, ~785 tokens/step), 4.8 GB
+#   train.py smoke (2 steps + 2 val + 2 test batches + checkpoints): bitext LoRA 2:40, medquad full 6:31
+#   greedy generation, KV cache, batch 8, 128 new tokens, base model on 8 bitext test questions:
+#     20.9 tokens/s without retrieval (85 tokens/reply), 16.1 tokens/s with RAG k=2 (longer prompts);
+#     batch 1 (32 new tokens): 10.8 tokens/s
+#   MiniLM index over 3,609 bitext questions: 50 s, 11 ms a query; me5_small 98 s, 28 ms
+# A whole bitext epoch (451 steps) would take 2.3 h full: the SFT runs are capped by steps instead.
+#   sft_bitext       SFT_STEPS=120 x 18.5 s     = 37 min (960 pairs, 27% of an epoch)
+#   sft_bitext_lora  120 x 11.4 s               = 23 min
+#   sft_medquad      MEDQUAD_STEPS=120 x 9.9 s  = 20 min (up to ~37 under load); LoRA ~13 min
+#   evaluation inside each SFT run: EVAL_BATCHES=20 batches of 8, validated at the cap and again
+#     with the test split after fit: 60 forward batches x ~5 s = 5 min x 4 runs = 20 min
+#   intent_bitext: MiniLM, 1 epoch, max_length 128, 3,609 replies  ~ 12 min
+#   gen_bitext on GEN_CAP_BITEXT=64 test questions (a seeded sample), MAX_NEW=128, batch 8:
+#     base 64 x 85 / 20.9 = 4 min + RAG 64 x 105 / 16.1 = 7 min; each tuned model at most
+#     64 x 128 / 20.9 = 6.5 min + 64 x 128 / 16.1 = 8.5 min: 11 + 2 x 15 = 41 min
+#   gen_medquad: 3 models x GEN_CAP_MEDQUAD=40 x MAX_NEW_MEDQUAD=192 / ~20 tokens/s = 3 x 6.4 = 19 min
+#   bench (full and LoRA, bitext and medquad): 4 x 3 = 12 min; index (MiniLM, me5_small): 4 min
+# Total ~ 3.4 h of one thread (THREADS=2 on a quiet machine: less).
 set -u
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline}
 steps=("$@"); [ ${#steps[@]} -eq 0 ] && steps=(bench index intent sft_bitext sft_bitext_lora sft_medquad sft_medquad_lora gen_bitext gen_medquad)
 SFT_STEPS=${SFT_STEPS:-120}
-MEDQUAD_STEPS=${MEDQUAD_STEPS:-60}
+MEDQUAD_STEPS=${MEDQUAD_STEPS:-120}
 EVAL_BATCHES=${EVAL_BATCHES:-20}
 GEN_CAP_BITEXT=${GEN_CAP_BITEXT:-64}
 GEN_CAP_MEDQUAD=${GEN_CAP_MEDQUAD:-40}
