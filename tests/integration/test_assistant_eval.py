@@ -51,3 +51,26 @@ def test_evaluate_with_retrieval_and_an_intent_judge(tiny_lm, tmp_path):
     got = answer({"model_path": str(tiny_lm), "question": "how do I cancel my order", "index": str(index),
                   "k": 2, "max_new_tokens": 4})
     assert isinstance(got["reply"], str) and len(got["retrieved"]) == 2
+
+
+@needs_shared
+def test_packed_sft_trains_a_llama_end_to_end_and_exports_with_the_cache_on(tiny_cfg, tmp_path):
+    """data.encode_options.pack on a tiny from-scratch Llama: packed rows (position ids, no attention
+    mask) reach the model through FineTuneModule; training ran without a KV cache, the export has it."""
+    from tunelab import builders
+    from tunelab.training import train
+
+    cfg = tiny_cfg("+experiment=sft_bitext", "debug=fdr", "data.encode_options.pack=true", "data.max_length=256",
+                   "model.from_scratch.model_type=llama", "+model.from_scratch.num_key_value_heads=2")
+    tokenizer = builders.build_tokenizer_from(cfg)
+    dm = builders.build_datamodule(cfg, tokenizer)
+    module = builders.build_module(cfg, dm, tokenizer)
+    assert type(module.model).__name__ == "LlamaForCausalLM" and module.model.config.use_cache is False
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert "attention_mask" not in batch and batch["position_ids"].shape == batch["input_ids"].shape == (8, 256)
+    assert (batch["position_ids"] == 0).sum(1).min() >= 2  # several examples per row
+    metrics = train(cfg)
+    assert metrics["val/perplexity"] > 1
+    exported = json.loads((tmp_path / "hf_model" / "config.json").read_text())
+    assert exported["model_type"] == "llama" and exported["use_cache"] is True
