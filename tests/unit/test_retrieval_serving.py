@@ -54,3 +54,22 @@ def test_a_missing_index_fails_at_start(tmp_path):
 
     with pytest.raises(ConfigError, match=r"^index: no such index file"):
         add_retrieve_route(FastAPI(), str(tmp_path / "nope.pt"))
+
+
+def test_serve_with_an_index_registers_retrieve_beside_generate(tmp_path):
+    """build_server (not started) with index=...: /retrieve on LitServe's app, guarded like the rest."""
+    from tests.unit.test_clm_pretrained import _llama
+    from tests.unit.test_sft_task import _chat_tokenizer
+    from tunelab.serving import loading
+    from tunelab.serving.app import build_server
+
+    tok = _chat_tokenizer()
+    _llama(len(tok)).save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    index = Index.build(PAIRS, Embedder()).save(tmp_path / "idx.pt")
+    spec = loading.describe(str(tmp_path / "lm"))
+    server, _ = build_server({"feedback": str(tmp_path / "f.jsonl"), "index": str(index)}, spec)
+    paths = {getattr(r, "path", None) for r in server.app.routes}
+    assert {"/generate", "/retrieve", "/feedback"} <= paths
+    with pytest.raises(ConfigError, match=r"^index: no such index file"):
+        build_server({"feedback": str(tmp_path / "f.jsonl"), "index": str(tmp_path / "nope.pt")}, spec)
