@@ -17,6 +17,8 @@
 #           refresh (1,682 item texts) -> ~4.4 s per batch -> ~2.4 min per epoch (30 batches + refresh)
 #           + ~15 s validation (the item table, then 943 users); 5 epochs + test + candidates (14 s
 #           full ranking of all users, table included) + loading -> ~14 min per seed. A 5-epoch check of
+#           A full LoRA epoch measured later at a lower machine load: 45 s (+ 17 s full ranking,
+#           111 s wall for fit + val + test + candidates), val HR@10 0.057 after that epoch. A 5-epoch check of
 #           the frozen variant (method=head_only: no encoder pass after the first cache, ~19 s/epoch):
 #           val HR@10 0.070 / 0.084 / 0.110 / 0.126 / 0.121, so 5 epochs is where it flattens.
 #   rerank (MiniLM cross-encoder, full): 5 batches of 8 users x 4 pairs in 12.4 s -> ~2.5 s per batch
