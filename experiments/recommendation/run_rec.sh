@@ -16,7 +16,7 @@
 #   text (MiniLM + LoRA): 5 batches of 32 users in 34.1 s, of which ~12 s is the epoch's item-cache
 #           refresh (1,682 item texts) -> ~4.4 s per batch -> ~2.4 min per epoch (30 batches + refresh)
 #           + ~15 s validation (the item table, then 943 users); 5 epochs + test + candidates (14 s
-#           full ranking of all users, table included) + loading -> ~14 min per seed. A 5-epoch check of
+#           full ranking of all users, table included) + loading -> ~14 min per seed.
 #           A full LoRA epoch measured later at a lower machine load: 45 s (+ 17 s full ranking,
 #           111 s wall for fit + val + test + candidates), val HR@10 0.057 after that epoch. A 5-epoch check of
 #           the frozen variant (method=head_only: no encoder pass after the first cache, ~19 s/epoch):
@@ -25,9 +25,9 @@
 #           -> ~4.9 min per epoch (118 batches); reranking 935 ms per user (50 pairs) x 100 users x
 #           (val + test) ~3.1 min; 1 epoch + loading -> ~8.5 min per seed.
 #   Total, 3 seeds: sasrec <= 24 min + text ~42 min + rerank ~26 min = <= ~92 min of one CPU thread,
-#   within the 1-2 CPU-hour budget (MODELS=text_frozen, 30 epochs, adds ~10 min per seed). Knobs if a quiet machine leaves room: the text model's epochs
-#   (trainer.max_epochs; early stopping on val/ndcg_10 keeps the best), rec.eval_users=null (all 943
-#   users reranked: ~15 min per evaluation at 935 ms/user).
+#   within the 1-2 CPU-hour budget (MODELS=text_frozen, 30 epochs, adds ~10 min per seed). Knobs if a
+#   quiet machine leaves room: the text model's epochs (trainer.max_epochs; early stopping on
+#   val/ndcg_10 keeps the best), rec.eval_users=null (all 943 users reranked: ~15 min per evaluation).
 # The epoch caps come from this budget; within them the checkpoint is chosen on validation only
 # (val/ndcg_10: best checkpoint, early stopping); the test split is read once, by that checkpoint.
 set -euo pipefail
