@@ -31,6 +31,9 @@
 #   gen_medquad: 3 models x GEN_CAP_MEDQUAD=40 x MAX_NEW_MEDQUAD=192 / ~20 tokens/s = 3 x 6.4 = 19 min
 #   bench (full and LoRA, bitext and medquad): 4 x 3 = 12 min; index (MiniLM, me5_small): 4 min
 # Total ~ 3.4 h of one thread (THREADS=2 on a quiet machine: less).
+# The bench step rerun at 13:01-13:10 UTC (load ~3) measured faster: full 13.7 s/step (95 tokens/s),
+# LoRA 8.6 s/step (152 tokens/s), medquad full 17.5 s/step (1,880 tokens/step), generation ~16
+# tokens/s at batch 1 and ~53 at batch 8 (64 new tokens); peak RSS 7-12 GB (results.md, Cost).
 set -u
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline}
