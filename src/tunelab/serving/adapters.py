@@ -9,11 +9,13 @@ Every adapter must share the base, the task and the label set of the main model 
 Adapters are switched on ``/predict`` for tasks with a peft ``TaskType`` (the task's
 ``peft_task_type``, which each adapter's ``adapter_config.json`` must name).
 
-What it costs (measured: MiniLM, r=8 on query/value, 1 thread on a busy 2-core CPU): the base
-weights once (90 MB), plus per adapter its LoRA matrices and a copy of the head (74,883 parameters,
-0.3 MB): memory fits thousands. Time is the cost: an unmerged adapter's forward pass was ~7% slower
-than the merged model's (71 vs 67 ms for 16 x 22 tokens), and requests for different adapters in
-one dynamic batch run as separate forward passes.
+What it costs (experiments/serving/bench_adapters.md: MiniLM, r=8, 1 thread on a busy 2-core CPU):
+per adapter its LoRA matrices and a copy of the head (74,883 parameters, 0.29 MB on disk, 0.38 MB
+resident), plus once an unmerged copy of the base (+43-86 MB). Memory would fit tens of thousands;
+time is the limit: peft's adapter switch visits every loaded adapter (0.5 ms at 1, 7 ms at 64), so a
+batch-1 request on an adapter was 1.13x the merged model's time at 1 adapter and 1.82x at 64, loading
+grows ~quadratically (3 s for 64), and requests for different adapters in one dynamic batch run as
+separate forward passes (1.98x at batch 32 over 32 adapters). Tens to a few hundred per worker.
 """
 
 from __future__ import annotations
