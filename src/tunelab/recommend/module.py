@@ -47,24 +47,7 @@ class _Common(L.LightningModule):
         keys = self._parts[0].keys() if self._parts else ()
         return {k: torch.cat([p[k] for p in self._parts]) for k in keys}
 
-
-class RankingModule(_Common):
-    def on_train_epoch_start(self) -> None:
-        self.net.on_train_epoch_start()
-
-    def _start(self) -> None:
-        self.net.prepare_ranking()
-        self._parts = []
-
-    def _step(self, batch) -> None:
-        scores = self.net.score(batch["input_ids"])
-        ranks = target_ranks(scores, batch["targets"], seen_mask(batch["seen"], scores.shape[1]))
-        self._parts.append({"ranks": ranks.cpu(), "cold": batch["cold"].cpu()})
-
-    def _end(self, split: str) -> None:
-        got = self._gathered()
-        if got:
-            self.log_dict(split_metrics(split, got["ranks"], got["cold"]))
+    # Validation and test score the same way; each subclass says how (_start, _step, _end).
 
     def on_validation_epoch_start(self) -> None:
         self._start()
@@ -83,6 +66,25 @@ class RankingModule(_Common):
 
     def on_test_epoch_end(self) -> None:
         self._end("test")
+
+
+class RankingModule(_Common):
+    def on_train_epoch_start(self) -> None:
+        self.net.on_train_epoch_start()
+
+    def _start(self) -> None:
+        self.net.prepare_ranking()
+        self._parts = []
+
+    def _step(self, batch) -> None:
+        scores = self.net.score(batch["input_ids"])
+        ranks = target_ranks(scores, batch["targets"], seen_mask(batch["seen"], scores.shape[1]))
+        self._parts.append({"ranks": ranks.cpu(), "cold": batch["cold"].cpu()})
+
+    def _end(self, split: str) -> None:
+        got = self._gathered()
+        if got:
+            self.log_dict(split_metrics(split, got["ranks"], got["cold"]))
 
 
 class RerankModule(_Common):
@@ -122,24 +124,6 @@ class RerankModule(_Common):
         out[f"{split}/rerank_ms_per_user"] = 1000.0 * self._seconds / max(users, 1)
         out[f"{split}/rerank_pairs_per_user"] = float(got["pairs"].double().mean())
         self.log_dict(out)
-
-    def on_validation_epoch_start(self) -> None:
-        self._start()
-
-    def on_test_epoch_start(self) -> None:
-        self._start()
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._end("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._end("test")
 
 
 __all__ = ["RankingModule", "RerankModule"]

@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torchmetrics
 
 from tunelab.data.collate import IGNORE
 from tunelab.errors import ConfigError, DataError
+from tunelab.metrics.perplexity import Perplexity
 from tunelab.tasks import register
 from tunelab.tasks.base import SupervisedTask
 from tunelab.tasks.clm import REFUSED, ensure_pad_token
@@ -135,27 +135,20 @@ def pack_rows(items: list[dict], max_length: int, pad_id: int) -> list[dict]:
     return rows
 
 
-class ResponseNLL(torchmetrics.Metric):
+class ResponseNLL(Perplexity):
     """Loss and perplexity over the response tokens of a whole split: exp(sum NLL / tokens)."""
-
-    full_state_update = False
-    higher_is_better = False
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("nll", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("tokens", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         # Position t predicts token t+1, as in the model's own loss.
         logits, labels = logits[:, :-1].float(), labels[:, 1:]
-        self.nll += torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum").double()
-        self.tokens += (labels != IGNORE).sum()
+        n = (labels != IGNORE).sum()
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+        super().update(nll.double() / n.clamp_min(1), n)
 
     def compute(self) -> dict[str, torch.Tensor]:
-        loss = self.nll / self.tokens.clamp_min(1)
-        return {"response_loss": loss.float(), "perplexity": torch.exp(loss).float()}
+        out = super().compute()
+        return {"response_loss": out["loss"], "perplexity": out["perplexity"]}
 
     def report(self) -> dict[str, float]:
         values = self.compute()
