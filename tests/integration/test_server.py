@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import compose
+from tests.rec_fixture import rec_overrides, write_ml100k
 from tests.serving_helpers import NER_LABELS, save_tiny_head, save_tiny_lm, save_tiny_lora_exports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,17 +86,27 @@ def servers(tmp_path_factory):
     lm_model = save_tiny_lm(tmp / "lm")
     loras = save_tiny_lora_exports(tmp / "loras")
     adapters = f"adapters={{a: {loras['a'] / 'adapter'}, b: {loras['b']}}}"
+    recommender = _sasrec_run(tmp)  # /recommend rides beside /predict on the NER server
     # load_delay_s holds /health at 503 long enough to be seen (a tiny model loads in a blink).
     ner = Server(ner_model, tmp / "ner_run", "load_delay_s=2", "max_batch_size=8", "batch_timeout=0.05", adapters,
-                 *LIMITS)
+                 f"recommender={recommender}", *LIMITS)
     lm = Server(lm_model, tmp / "lm_run", *LIMITS)
     try:
         ner.wait_ready()
         lm.wait_ready()
-        yield {"ner": ner, "lm": lm, "ner_model": ner_model, "loras": loras}
+        yield {"ner": ner, "lm": lm, "ner_model": ner_model, "loras": loras, "recommender": recommender}
     finally:
         ner.stop()
         lm.stop()
+
+
+def _sasrec_run(tmp: Path) -> Path:
+    from tunelab.training import train
+
+    out = tmp / "sasrec_run"
+    train(compose(rec_overrides(write_ml100k(tmp / "ml100k"), out, "+experiment=rec_ml100k_sasrec",
+                                "trainer.max_epochs=1")))
+    return out
 
 
 def post(server, route, body, **kw):
@@ -308,6 +320,22 @@ def test_lora_adapter_chosen_per_request(servers, tmp_path):
         assert [spans(json.loads(x)) for x in out.read_text().splitlines()] == [spans(p) for p in answer["predictions"]]
     r = post(servers["ner"], "/predict", {"texts": texts, "adapter": "c"})
     assert r.status_code == 422 and "unknown adapter 'c'" in r.json()["detail"]
+
+
+def test_recommend_on_the_live_server_ranks_unseen_items_and_refuses_bad_histories(servers):
+    """The same answer as the Recommender in-process (tests/unit/test_rec_serving.py), through the guard."""
+    from tunelab.recommend.recommender import Recommender
+
+    got = post(servers["ner"], "/recommend", {"history": ["1", "alpha story (1991)"], "k": 4})
+    assert got.status_code == 200, got.text
+    expected = Recommender(servers["recommender"])(["1", "alpha story (1991)"], 4)
+    assert [it["id"] for it in got.json()["items"]] == [it["id"] for it in expected]
+    assert not {"1"} & {it["id"] for it in got.json()["items"]}
+    for body, code, says in (({"history": ["Nope (2020)"]}, 422, "Nope (2020)"), ({"history": []}, 422, "history: empty"),
+                             ({"history": ["1"], "k": 0}, 422, "k: 0"), (b"{", 400, "malformed JSON")):
+        r = post(servers["ner"], "/recommend", body)
+        assert r.status_code == code and says in r.text, (body, r.status_code, r.text)
+    assert post(servers["lm"], "/recommend", {"history": ["1"]}).status_code == 404  # not started with a recommender
 
 
 def test_wrong_route_for_the_task(servers):
