@@ -34,13 +34,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, model: Path, out: Path, *overrides: str) -> None:
+    def __init__(self, model: Path | None, out: Path, *overrides: str) -> None:
         self.port, self.out = free_port(), out
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (out.parent / f"{out.name}.log").open("w")
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
         self.proc = subprocess.Popen(
-            [sys.executable, "serve.py", f"model={model}", f"port={self.port}", f"hydra.run.dir={out}", *overrides],
+            [sys.executable, "serve.py", *([f"model={model}"] if model else []), f"port={self.port}",
+             f"hydra.run.dir={out}", *overrides],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.health: list[int] = []
 
@@ -338,6 +339,22 @@ def test_recommend_on_the_live_server_ranks_unseen_items_and_refuses_bad_histori
     assert post(servers["lm"], "/recommend", {"history": ["1"]}).status_code == 404  # not started with a recommender
 
 
+def test_a_recommender_alone_is_served_without_a_model(servers, tmp_path):
+    """serve.py recommender=<run> with no model=: /recommend, /health and /info only, same answers."""
+    alone = Server(None, tmp_path / "rec_run", f"recommender={servers['recommender']}", *LIMITS)
+    try:
+        alone.wait_ready()
+        body = {"history": ["2", "3"], "k": 5, "exclude_seen": False}
+        assert post(alone, "/recommend", body).json() == post(servers["ner"], "/recommend", body).json()
+        assert post(alone, "/recommend", {"history": []}).status_code == 422
+        assert post(alone, "/recommend", b"x" * 60000).status_code == 413  # limits.max_body_bytes=50000
+        info = httpx.get(alone.url + "/info").json()["model"]
+        assert info["recommender"]["model"] == "sasrec" and info["recommender"]["items"] == 30
+        assert post(alone, "/predict", {"texts": ["a"]}).status_code in (404, 405)
+    finally:
+        alone.stop()
+
+
 def test_wrong_route_for_the_task(servers):
     assert post(servers["lm"], "/predict", {"texts": ["a"]}).status_code == 404
     assert post(servers["ner"], "/generate", {"prompt": "a"}).status_code == 404
@@ -352,6 +369,8 @@ def run_cli(script, *args, timeout=180):
 def test_serve_refuses_what_it_cannot_serve_in_one_line(tmp_path):
     proc = run_cli("serve.py", f"model={tmp_path / 'nowhere'}", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: model: no such model folder")
+    proc = run_cli("serve.py", f"hydra.run.dir={tmp_path / 'run2'}")  # neither a model nor a recommender/index
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: model: missing; give model=")
 
 
 @pytest.mark.slow

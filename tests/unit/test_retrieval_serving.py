@@ -73,3 +73,20 @@ def test_serve_with_an_index_registers_retrieve_beside_generate(tmp_path):
     assert {"/generate", "/retrieve", "/feedback"} <= paths
     with pytest.raises(ConfigError, match=r"^index: no such index file"):
         build_server({"feedback": str(tmp_path / "f.jsonl"), "index": str(tmp_path / "nope.pt")}, spec)
+
+
+def test_an_index_alone_is_served_without_a_model(tmp_path):
+    """serve.py index=<index.pt> with no model= (serving/standalone.py): /retrieve behind the guard, /info."""
+    from fastapi.testclient import TestClient
+
+    from tunelab.serving.standalone import build_app
+
+    index = Index.build(PAIRS, Embedder()).save(tmp_path / "idx.pt")
+    client = TestClient(build_app({"index": str(index)}, Limits(max_texts=3, max_body_bytes=10_000)))
+    r = client.post("/retrieve", json={"question": "please cancel the order I placed", "k": 1})
+    assert r.status_code == 200 and r.json()["results"][0][0]["group"] == "cancel_order", r.text
+    assert client.post("/retrieve", json={"questions": ["a", "b", "c", "d"]}).status_code == 413
+    assert client.post("/retrieve", content=b"{").status_code == 400
+    assert client.get("/health").status_code == 200 and client.get("/info").json()["model"]["index"] == str(index)
+    with pytest.raises(ConfigError, match=r"^index: no such index file"):
+        build_app({"index": str(tmp_path / "nope.pt")}, Limits())

@@ -46,6 +46,13 @@ class Recommender:
         self._lock = threading.Lock()
         self._net = None
 
+    def load(self) -> "Recommender":
+        """Build the model now (else on the first call): a server loads it before it says ready."""
+        with self._lock:
+            if self._net is None:
+                self._load()
+        return self
+
     def _load(self) -> None:
         from hydra.utils import instantiate
         from omegaconf import OmegaConf

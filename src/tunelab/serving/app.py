@@ -13,6 +13,8 @@ Routes (LitServe's own where it has them):
 * ``POST /recommend`` (with ``recommender=<rec run dir>``): next items for a history from a SASRec
   or text recommendation run, a FastAPI route in the HTTP process too (``recommend``).
 
+Without ``model=``, ``recommender=`` and/or ``index=`` are served alone by uvicorn (``standalone``).
+
 Every POST body passes ``limits.RequestGuard`` first (400/413/422 before any worker sees it).
 """
 
@@ -135,6 +137,14 @@ def serve(cfg: Mapping[str, Any]) -> None:
     port = cfg.get("port", 8000)
     if not isinstance(port, int) or not 1024 <= port <= 65535:
         raise ConfigError(f"port: must be an integer 1024-65535, got {port!r}")
+    if cfg.get("model_path") in (None, "", "???"):  # no model=: a recommender or index alone
+        if not (cfg.get("recommender") or cfg.get("index")):
+            raise ConfigError("model: missing; give model=<exported folder | run dir | zoo name> "
+                              "(or recommender=<rec run dir> / index=<index.pt> to serve only those)")
+        from tunelab.serving.standalone import serve_routes
+
+        serve_routes(cfg, _limits(dict(cfg.get("limits") or {})), host, port)
+        return
     spec = loading.describe(str(cfg["model_path"]))
     server, api = build_server(cfg, spec)
     route = "/generate" if spec.io == "generate" else "/predict"
