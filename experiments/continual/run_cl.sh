@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every strategy x order on cl_olora (10 tasks) and cl_lfpt5 (4 tasks), MiniLM, task-incremental.
+# Every strategy x order on cl_olora (10 tasks) and cl_lfpt5 (4 tasks), MiniLM, task-incremental;
+# then cl_lfpt5 task-agnostic (AGNOSTIC_ORDERS, 18 more runs of ~3 min).
 # Resumable: a finished run (cl_metrics.json) is skipped; an interrupted one resumes at its task.
 #   bash experiments/continual/run_cl.sh                                   # the full matrix, defaults below
-#   STRATEGIES="seq replay" BENCH=cl_olora_long ORDERS=long bash experiments/continual/run_cl.sh
+#   STRATEGIES="seq replay" BENCH=cl_olora_long ORDERS=long AGNOSTIC_ORDERS= bash experiments/continual/run_cl.sh
 #
 # Budget knobs (env): EPOCHS (cl_olora epochs per task, default 1), TRAIN_CAP / TEST_CAP (cl_olora
 # examples per task, seeded stratified, default 1000 / 300), LFPT5_EPOCHS (default 5, the
@@ -31,19 +32,35 @@ EPOCHS=${EPOCHS:-1}; TRAIN_CAP=${TRAIN_CAP:-1000}; TEST_CAP=${TEST_CAP:-300}; SE
 LFPT5_EPOCHS=${LFPT5_EPOCHS:-5}; LFPT5_TEST_CAP=${LFPT5_TEST_CAP:-250}
 STRATEGIES=${STRATEGIES:-"seq replay ewc lwf per_task_lora olora mtl"}
 BENCH=${BENCH:-"cl_olora_long cl_lfpt5"}
+run_one() {  # run_one <bench> <order> <strategy> <epochs> <setting> <caps...>
+  local bench=$1 order=$2 cl=$3 epochs=$4 setting=$5; shift 5
+  local method=full suffix=""
+  case $cl in per_task_lora|olora) method=lora;; esac
+  [ "$setting" = task_agnostic ] && suffix=_agnostic
+  local name="${bench}_${order}_${cl}_${method}${suffix}" out
+  out="logs/continual/$name"
+  [ -f "$out/cl_metrics.json" ] && { echo "done: $name"; return; }
+  [ -f "experiments/continual/results/$name/cl_metrics.json" ] && { echo "done: $name (committed)"; return; }
+  python train.py +experiment=$bench cl=$cl method=$method sequence.order=$order trainer.max_epochs=$epochs \
+    sequence.setting=$setting seed=$SEED "$@" logger=${LOGGER:-csv} paths.output_dir="$out" hydra.run.dir="$out" \
+    || { echo "FAILED $name (rerun to resume it)"; return 0; }  # the rest of the matrix goes on
+  python experiments/_results.py copy continual "$out" "$name"
+  mkdir -p "experiments/continual/results/$name" && cp "$out"/{cl_metrics.json,R.csv,R.png} "experiments/continual/results/$name/" 2>/dev/null || true
+}
 for bench in $BENCH; do
   case $bench in cl_olora_long) orders=${ORDERS:-"long seed1 seed2"}; epochs=$EPOCHS
                    caps="sequence.train_cap=$TRAIN_CAP sequence.test_cap=$TEST_CAP";;
                  cl_lfpt5) orders=${ORDERS:-"s42 s142 s242"}; epochs=$LFPT5_EPOCHS
                    caps="sequence.test_cap=$LFPT5_TEST_CAP";; esac
   for order in $orders; do for cl in $STRATEGIES; do
-    method=full; case $cl in per_task_lora|olora) method=lora;; esac
-    name="${bench}_${order}_${cl}_${method}"; out="logs/continual/$name"
-    [ -f "$out/cl_metrics.json" ] && { echo "done: $name"; continue; }
-    python train.py +experiment=$bench cl=$cl method=$method sequence.order=$order trainer.max_epochs=$epochs \
-      seed=$SEED $caps logger=${LOGGER:-csv} paths.output_dir="$out" hydra.run.dir="$out"
-    python experiments/_results.py copy continual "$out" "$name"
-    mkdir -p "experiments/continual/results/$name" && cp "$out"/{cl_metrics.json,R.csv,R.png} "experiments/continual/results/$name/" 2>/dev/null || true
+    run_one $bench $order $cl $epochs task_incremental $caps
   done; done
 done
+# The task-agnostic setting (no task id at test time: one classifier over the union of the tasks'
+# label strings) on cl_lfpt5, every strategy but per_task_lora (it picks its adapter by task id).
+# ~3 min a run: AGNOSTIC_ORDERS="" skips it.
+for order in ${AGNOSTIC_ORDERS-s42 s142 s242}; do for cl in $STRATEGIES; do
+  [ "$cl" = per_task_lora ] && continue
+  run_one cl_lfpt5 $order $cl $LFPT5_EPOCHS task_agnostic sequence.test_cap=$LFPT5_TEST_CAP
+done; done
 python experiments/continual/collect.py

@@ -323,3 +323,13 @@ def test_adapter_seq_trains_only_adapters_layernorms_and_heads(conflict, tmp_pat
         body = [n for n in trainable if not n.startswith("heads.")]
         assert body and all(".adapter." in n or "LayerNorm" in n for n in body), body
     assert res["costs"][0]["trainable"] < res["costs"][0]["total"] / 10
+
+
+@pytest.mark.parametrize("strategy", ["ewc", "lwf", "olora", "mtl"])
+def test_every_strategy_but_per_task_lora_runs_task_agnostic(conflict, tmp_path, strategy):
+    """What run_cl.sh's task-agnostic part runs: one shared head over the union of the labels."""
+    method = "method=lora" if strategy == "olora" else "method=full"
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B"], "sequence.setting=task_agnostic", "trainer.max_epochs=1",
+                     f"cl={strategy}", method))
+    assert res["setting"] == "task_agnostic" and "union of 4 label strings" in res["setting_note"]
+    assert len(res["R"]) == (1 if strategy == "mtl" else 2) and all(0 <= v <= 1 for row in res["R"] for v in row)
