@@ -80,6 +80,19 @@ def row(label: str, rs: list[dict], metric: str, extra: str | None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def per_type(found: list[tuple[str, list[dict]]]) -> list[str]:
+    """Test F1 per entity type (the anchors are per type), mean over seeds, from test_report.json."""
+    types = sorted({t for _, rs in found for r in rs for t in (r.get("report") or {}) if not t.endswith(" avg")})
+    if not types:
+        return []
+    out = ["", "Per entity type (test F1, mean over the seeds above):", "",
+           "| model | " + " | ".join(types) + " |", "|" + " --- |" * (len(types) + 1)]
+    for m, rs in found:
+        cells = [_mean_std([r["report"][t]["f1"] for r in rs if r.get("report") and t in r["report"]]) for t in types]
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    return out
+
+
 def table(runs: dict[str, list[dict]], key: str) -> list[str]:
     heading, metric, extra, exp, anchors = SETS[key]
     found = [(m, runs[f"{m}_{key}"]) for m in MODELS if runs.get(f"{m}_{key}")]
@@ -90,6 +103,7 @@ def table(runs: dict[str, list[dict]], key: str) -> list[str]:
     lines = [f"## {heading}", "", f"`+experiment={exp} model=<model> trainer.max_epochs=<epochs>`; anchors: {anchors}.", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += [row(m, rs, metric, extra) for m, rs in found]
+    lines += per_type(found) if key == "bc5cdr" else []
     # validation sweeps (<model>_<set>_lr<lr>): chosen on val, the paired row above stays the fixed recipe
     sweep = sorted((name, rs) for name, rs in runs.items()
                    if any(name.startswith(f"{m}_{key}_lr") for m in MODELS))
