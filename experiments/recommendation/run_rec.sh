@@ -36,6 +36,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline} W
 export TUNELAB_DATA_DIR=${TUNELAB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}
 SEEDS=${SEEDS:-"1 2 3"}
 MODELS=${MODELS:-"sasrec text rerank"}
+FIRST=${FIRST:-text}  # the first stage whose top-50 the reranker reorders (text, hybrid)
 LOGGER=${LOGGER:-wandb}
 ROOT=${ROOT:-logs/recommendation}  # run folders; COPY=0 leaves experiments/recommendation/results alone
 COPY=${COPY:-1}; EXTRA=${EXTRA:-}  # EXTRA: more overrides for every run (smoke tests: "model=tiny debug=fdr")
@@ -47,8 +48,8 @@ for seed in $SEEDS; do
     extra=()
     [ -f "$out/checkpoints/last.ckpt" ] && extra+=("ckpt_path=$out/checkpoints/last.ckpt")
     if [ "$model" = rerank ]; then
-      cands="$ROOT/text_s${seed}/candidates.json"
-      [ -f "$cands" ] || { echo "skip $name: no $cands (run the text model of seed $seed first)"; continue; }
+      cands="$ROOT/${FIRST}_s${seed}/candidates.json"
+      [ -f "$cands" ] || { echo "skip $name: no $cands (run the $FIRST model of seed $seed first)"; continue; }
       extra+=("rec.candidates=$cands")
     fi
     exp=$model

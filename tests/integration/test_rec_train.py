@@ -48,6 +48,21 @@ def test_each_experiment_runs_end_to_end_and_the_reranker_reads_the_text_models_
     assert json.loads((tmp_path / "rerank" / "metrics.json").read_text()) == pytest.approx(m, nan_ok=True)
 
 
+def test_hybrid_trains_its_id_vectors_and_is_served(ml, tmp_path):
+    import torch
+
+    from tunelab.recommend.recommender import Recommender
+
+    out = tmp_path / "hybrid"
+    m = train(_cfg(ml, out, "+experiment=rec_ml100k_hybrid", "trainer.max_epochs=1"))  # a checkpoint: not fast_dev_run
+    assert {f"test/{k}" for k in METRICS} <= set(m)
+    ckpt = next((out / "checkpoints").glob("*.ckpt"))
+    ids = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]["net.tower.ids.weight"]
+    assert ids.shape[0] == 31 and ids[0].abs().sum() == 0  # 30 items + padding, which stays zero
+    items = Recommender(out)(["1", "2"], k=5)
+    assert len(items) == 5 and not {"1", "2"} & {it["id"] for it in items}
+
+
 def test_sasrec_through_the_cli_writes_metrics_and_run_info(ml, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}

@@ -20,10 +20,11 @@ def _collect():
     return module
 
 
-def _run(folder, metrics, method="lora"):
+def _run(folder, metrics, method="lora", **config):
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(metrics))
-    (folder / "run_info.json").write_text(json.dumps({"config": {"method": {"name": method}}, "git_commit": "abc123def456"}))
+    (folder / "run_info.json").write_text(json.dumps({"config": {"method": {"name": method}, **config},
+                                                       "git_commit": "abc123def456"}))
 
 
 def test_table_has_mean_and_std_over_seeds_and_the_reranker_gain(tmp_path, monkeypatch):
@@ -40,11 +41,16 @@ def test_table_has_mean_and_std_over_seeds_and_the_reranker_gain(tmp_path, monke
     _run(logs / "text_s1", {**base, "test/hr_10": 0.25, "test/ndcg_10": 0.11})
     _run(logs / "rerank_s1", {**base, "test/hr_10": 0.27, "test/first_stage_hr_10": 0.25, "test/gain_hr_10": 0.02,
                               "test/rerank_ms_per_user": 900.0, "test/rerank_users": 100.0, "test/rerank_pairs_per_user": 50.0},
-         method="full")
+         method="full", rec={"candidates": "logs/recommendation/hybrid_s1/candidates.json"})
+    _run(logs / "tune_frozen30_s1", {**base, "val/hr_10": 0.19, "val/ndcg_10": 0.09, "test/hr_10": 0.5, "cost/epochs": 12.0},
+         method="head_only", trainer={"max_epochs": 30})
     assert collect.main() == 0
     text = (exp / "recommendation" / "results.md").read_text()
     assert "| sasrec (-) | 2 | 0.2500 ± 0.0707 | 0.1100 ± 0.0141 |" in text
     assert "| text (lora) | 1 | 0.2500 |" in text
     assert "| HR@10 | 0.2500 | 0.2700 | 0.0200 |" in text and "900 ms/user" in text
+    assert "## Reranking the hybrid model's top-50" in text  # the first stage named from rec.candidates
+    assert "| tune_frozen30_s1 | head_only | False | 12 / 30 | 0.1900 | 0.0900 |" in text  # the choice, on validation
+    assert "tune_frozen30 (" not in text and "| 0.5000 |" not in text.split("## Choosing")[0]  # not a model row
     assert "HR@10 0.2468 / NDCG@10 0.1286" in text  # the anchors
     assert (exp / "recommendation" / "results" / "sasrec_s2" / "metrics.json").is_file()  # adopted for the commit

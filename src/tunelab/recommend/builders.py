@@ -60,7 +60,7 @@ def text(cfg: DictConfig, rec: Mapping[str, Any], dm) -> Built:
     tokenizer, encoder, hidden = _encoder(cfg)
     tokens = dict(tokenizer(dm.texts, truncation=True, max_length=int(rec["item_max_length"]), padding=True,
                             return_tensors="pt"))
-    tower = ItemTower(encoder, hidden, int(rec["dim"]), tokens)
+    tower = ItemTower(encoder, hidden, int(rec["dim"]), tokens, item_ids=bool(rec.get("item_ids", False)))
     net = TextRec(tower, int(rec["dim"]), int(rec["layers"]), int(rec["heads"]), dm.max_len, float(rec["dropout"]),
                   int(rec["negatives"]), int(rec["train_positions"]), float(rec["temperature"]))
     return Built(RankingModule(net, _optim(cfg)), *_ranking_sets(dm, int(cfg.seed)), ranks_catalogue=True)

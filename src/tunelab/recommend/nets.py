@@ -6,7 +6,8 @@ evaluation) and ``score(input_ids) -> [B, n_items + 1]`` (column 0 is padding).
 
 * ``SASRec`` (Kang & McAuley 2018): item-id embeddings, causal self-attention over the
   history, next-item softmax over all items at every position (RecBole's CE variant).
-* ``TextRec``: the item tower encodes item text (encoder + mean pooling + projection), the user
+* ``TextRec``: the item tower encodes item text (encoder + mean pooling + projection, plus an
+  item-id embedding in the hybrid), the user
   tower is the same causal block over the history's item vectors; cosine scores / temperature,
   trained with a softmax over in-batch targets plus uniformly sampled negatives (the encoder's
   path) and a full softmax over cached item vectors (every position, no encoder pass).
@@ -91,11 +92,20 @@ class ItemTower(nn.Module):
     """Item text -> unit vector. ``tokens``: the whole catalogue tokenized once ([n_items + 1, T])."""
 
     def __init__(self, encoder: nn.Module, hidden: int, dim: int, tokens: dict[str, torch.Tensor],
-                 chunk: int = 256) -> None:
+                 chunk: int = 256, item_ids: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.proj = nn.Linear(hidden, dim)
         self.chunk = chunk
+        # Optional id embeddings added to the text vector (the hybrid): text alone cannot say how
+        # popular an item is or tell near-identical texts apart; a rarely seen item's id vector
+        # stays near its small initialisation, so its text still decides where it ranks.
+        self.ids = None
+        if item_ids:
+            self.ids = nn.Embedding(tokens["input_ids"].shape[0], dim, padding_idx=0)
+            nn.init.normal_(self.ids.weight, std=0.02)
+            with torch.no_grad():
+                self.ids.weight[0].zero_()
         self.register_buffer("tok_ids", tokens["input_ids"], persistent=False)
         self.register_buffer("tok_mask", tokens["attention_mask"], persistent=False)
         # Pooled encoder outputs of every item for the history side of training, refreshed each
@@ -133,8 +143,15 @@ class ItemTower(nn.Module):
             self.cache = pooled.clone() if pooled is not None else self.pooled_all()
             self.cached = True
 
-    def vectors(self, pooled: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(pooled), dim=-1)
+    def vectors(self, pooled: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Unit item vectors of ``pooled`` rows: the whole table, or the rows ``items``."""
+        v = F.normalize(self.proj(pooled), dim=-1)
+        if self.ids is None:
+            return v
+        # The text part has unit length before the id vector is added, so the id's learned length
+        # says how much an item's history counts against its text. Added unnormalised, the text
+        # part's norm grew instead and drowned the ids (measured: a one-text toy stayed at chance).
+        return F.normalize(v + (self.ids.weight if items is None else self.ids(items)), dim=-1)
 
 
 class TextRec(nn.Module):
@@ -179,7 +196,7 @@ class TextRec(nn.Module):
         targets = labels[keep]
         negatives = torch.randint(1, self.tower.n_rows, (self.negatives,), device=ids.device)
         cands = torch.unique(torch.cat([targets, negatives]))  # sorted: searchsorted finds each target
-        vecs = self.tower.vectors(self.tower.pooled(cands))
+        vecs = self.tower.vectors(self.tower.pooled(cands), cands)
         logits = last[keep] @ vecs.T / self.temperature
         return loss + F.cross_entropy(logits, torch.searchsorted(cands, targets))
 

@@ -28,7 +28,7 @@ def _checkpoint(run: Path, info: dict) -> Path:
     for p in ([Path(saved), run / "checkpoints" / Path(saved).name] if saved else []) + [run / "checkpoints" / "last.ckpt"]:
         if p.is_file():
             return p
-    raise ConfigError(f"recommender: {run} has no checkpoint (a finished rec_ml100k_sasrec or _text run)")
+    raise ConfigError(f"recommender: {run} has no checkpoint (a finished rec_ml100k_sasrec, _text or _hybrid run)")
 
 
 class Recommender:
@@ -36,7 +36,7 @@ class Recommender:
         self.run = Path(run_dir).expanduser()
         path = self.run / "run_info.json"
         if not path.is_file():
-            raise ConfigError(f"recommender: {self.run} has no run_info.json (give a rec_ml100k_sasrec or _text run dir)")
+            raise ConfigError(f"recommender: {self.run} has no run_info.json (give a rec_ml100k_sasrec, _text or _hybrid run dir)")
         self.info = json.loads(path.read_text())
         rec = (self.info.get("config") or {}).get("rec") or {}
         if rec.get("name") not in SERVABLE:
