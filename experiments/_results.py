@@ -1,7 +1,7 @@
 """Committed run files: every table in experiments/*/results.md can be recomputed from git.
 
 A run writes its outputs under logs/ (ignored by git: checkpoints are hundreds of MB). Its three
-small result files (metrics.json, run_info.json, test_report.json; a few KB) are copied to
+small result files (metrics.json, run_info.json, test_report.json, popularity.json; a few KB) are copied to
 ``experiments/<study>/results/<run name>/``, which is committed, and each study's collect.py
 reads them from there (and from logs/ for finished runs not copied yet, which it copies).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 EXPERIMENTS = Path(__file__).resolve().parent
 ROOT = EXPERIMENTS.parent
-RESULT_FILES = ("metrics.json", "run_info.json", "test_report.json")
+RESULT_FILES = ("metrics.json", "run_info.json", "test_report.json", "popularity.json")
 REQUIRED = ("metrics.json", "run_info.json")  # a run without these did not finish
 NOTE = "run files committed from 2026-12-04 (experiments/<study>/results/); earlier rows: the table only"
 

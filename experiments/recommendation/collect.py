@@ -10,6 +10,7 @@ first stage's metrics on the same users (the gain), with its cost per user.
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -62,6 +63,22 @@ def main_table(by: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def popularity_table(by: dict[str, list[dict]]) -> list[str]:
+    """Test NDCG@10 by how often the target item was seen in training (<run>/popularity.json)."""
+    pops = {m: [json.loads((r["dir"] / "popularity.json").read_text())["buckets"] for r in runs
+                if (r["dir"] / "popularity.json").is_file()] for m, runs in by.items()}
+    pops = {m: p for m, p in pops.items() if p}
+    if not pops:
+        return []
+    names = list(next(iter(pops.values()))[0])
+    lines = ["| model | seeds | " + " | ".join(f"{n} (users)" for n in names) + " |", "|---|---|" + "---|" * len(names)]
+    for model in sorted(pops, key=lambda m: (ORDER.index(m) if m in ORDER else 99, m)):
+        cells = [f"{mean_std([p[n]['ndcg_10'] for p in pops[model]])} ({mean_std([p[n]['users'] for p in pops[model]], digits=0)})"
+                 for n in names]
+        lines.append(f"| {model} | {len(pops[model])} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def tune_table(runs: list[dict]) -> list[str]:
     """Seed-1 runs that chose the first stage's recipe, on validation (test shown for the record)."""
     lines = ["| run | method | item ids | epochs run / max | val HR@10 | val NDCG@10 | val cold HR@10 | test HR@10 | "
@@ -109,6 +126,12 @@ def main() -> int:
              "negatives). Test metrics of the best validation checkpoint, mean ± std over seeds.",
              f"Commits: {', '.join(commits) or 'n/a'}; CPU, 1 thread (experiments/recommendation/run_rec.sh).", "",
              "## All users and the cold subset", "", *main_table(by), "", *[f"- {a}" for a in ANCHORS], ""]
+    pop = popularity_table(by)
+    if pop:
+        lines += ["## By the popularity of the test target (NDCG@10)", "",
+                  "Every test user in one bucket by the training interactions of the target item (the first bucket "
+                  "is the cold subset above); from each run's popularity.json (`python -m tunelab.recommend.popularity "
+                  "<run>` for runs made before it was written).", "", *pop, ""]
     if tune:
         lines += ["## Choosing the first stage's recipe (validation, seed 1)", "",
                   "Epochs, the frozen or LoRA item encoder, and item ids, chosen on val NDCG@10 (the checkpoint "

@@ -41,6 +41,8 @@ def test_each_experiment_runs_end_to_end_and_the_reranker_reads_the_text_models_
     assert len(some["items"]) == 30 - 11  # every unseen item (fewer than k here), none of the 11 seen
     info = json.loads((text_out / "run_info.json").read_text())
     assert info["data"]["split"]["tie_break"] == "seeded shuffle" and info["parameters"]["trainable"] > 0
+    pop = json.loads((text_out / "popularity.json").read_text())["buckets"]
+    assert sum(b["users"] for b in pop.values()) == len(cands["stages"]["test"])  # every user, in one bucket
 
     m = train(_cfg(ml, tmp_path / "rerank", "+experiment=rec_ml100k_rerank", "debug=fdr",
                    f"rec.candidates={text_out / 'candidates.json'}"))
@@ -54,8 +56,14 @@ def test_hybrid_trains_its_id_vectors_and_is_served(ml, tmp_path):
     from tunelab.recommend.recommender import Recommender
 
     out = tmp_path / "hybrid"
-    m = train(_cfg(ml, out, "+experiment=rec_ml100k_hybrid", "trainer.max_epochs=1"))  # a checkpoint: not fast_dev_run
+    # max_epochs=1, not fast_dev_run: a checkpoint to serve; cold_max=10: the fixture's items have ~10 training interactions
+    m = train(_cfg(ml, out, "+experiment=rec_ml100k_hybrid", "trainer.max_epochs=1", "data.cold_max=10"))
     assert {f"test/{k}" for k in METRICS} <= set(m)
+    pop = json.loads((out / "popularity.json").read_text())["buckets"]
+    assert sum(b["users"] for b in pop.values()) == m["test/users"]
+    assert list(pop) == ["0-10", "11-20", "21-50", "51-100", ">100"]  # the first bucket is the cold subset
+    assert 0 < pop["0-10"]["users"] == m["test/cold_users"] < m["test/users"]
+    assert pop["0-10"]["mrr"] == pytest.approx(m["test/cold_mrr"]) and pop["0-10"]["hr_10"] == pytest.approx(m["test/cold_hr_10"])
     ckpt = next((out / "checkpoints").glob("*.ckpt"))
     ids = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]["net.tower.ids.weight"]
     assert ids.shape[0] == 31 and ids[0].abs().sum() == 0  # 30 items + padding, which stays zero

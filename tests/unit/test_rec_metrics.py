@@ -44,3 +44,16 @@ def test_ties_count_against_the_target():
 def test_empty_subset_is_nan_not_an_error():
     m = summarize(torch.tensor([]), k=10, prefix="test/cold_")
     assert all(math.isnan(v) for v in m.values())
+
+
+def test_popularity_buckets_by_hand():
+    from tunelab.recommend.popularity import bucket_names, by_popularity
+
+    assert bucket_names() == ["0-5", "6-20", "21-50", "51-100", ">100"]
+    # ranks 1 and 4 on cold items (counts 0 and 5), rank 20 on a 6-count item, rank 2 on a popular one
+    got = by_popularity([1, 4, 20, 2], [0, 5, 6, 500])
+    assert got["0-5"] == {"users": 2.0, "hr_10": 1.0, "ndcg_10": pytest.approx((1 + 1 / math.log2(5)) / 2),
+                          "mrr": pytest.approx((1 + 1 / 4) / 2)}
+    assert got["6-20"]["hr_10"] == 0.0 and got["6-20"]["mrr"] == pytest.approx(1 / 20)
+    assert got[">100"]["ndcg_10"] == pytest.approx(1 / math.log2(3))
+    assert got["21-50"]["users"] == 0 and math.isnan(got["21-50"]["hr_10"])

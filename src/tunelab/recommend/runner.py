@@ -6,7 +6,8 @@ conf/rec/<name>.yaml too), read and split the data (datamodule.py), build the mo
 last checkpoints, early stopping on ``data.monitor``, resume with ``ckpt_path``, W&B), then
 validate and test the best checkpoint. A full-ranking model then ranks the whole catalogue for
 every user at each stage (timed: the full-ranking inference cost) and writes
-``candidates.json`` (its top-K, the reranker's input). The run directory gets ``metrics.json``
+``candidates.json`` (its top-K, the reranker's input) and ``popularity.json`` (test metrics by
+how often the target item was seen in training). The run directory gets ``metrics.json``
 (``val/*``, ``test/*``, ``cost/*``) and ``run_info.json``.
 """
 
@@ -28,6 +29,7 @@ from tunelab.errors import ConfigError
 from tunelab.models.backbone import count_parameters
 from tunelab.quiet import quiet
 from tunelab.recommend import candidates as cand_io
+from tunelab.recommend import popularity
 from tunelab.recommend.builders import BUILDERS
 from tunelab.recommend.examples import STAGES
 
@@ -52,6 +54,7 @@ def _rank_catalogue(module, dm, out: Path, k: int, source: str) -> dict[str, flo
         seconds = seconds or took
     costs = {"cost/full_ranking_s": seconds, "cost/full_ranking_ms_per_user": 1000 * seconds / max(len(stages["test"]), 1)}
     cand_io.write(out / "candidates.json", dm, stages, k, source)
+    popularity.write(out, dm)  # test metrics by the target item's training interactions
     return costs
 
 
