@@ -21,7 +21,7 @@ import _results  # noqa: E402
 
 RESULTS_MD = HERE / "results.md"
 LOGS = _results.ROOT / "logs" / "recommendation"
-ORDER = ("sasrec", "text", "text_frozen", "rerank")
+ORDER = ("sasrec", "text", "text_lora", "hybrid", "rerank")
 ANCHORS = [
     "Anchors (ML-1M, a larger dataset: orientation only): SASRec full ranking, RecBole benchmark "
     "HR@10 0.2468 / NDCG@10 0.1286; BERT4Rec properly trained, full ranking HR@10 0.2821.",
