@@ -7,10 +7,10 @@ evaluation) and ``score(input_ids) -> [B, n_items + 1]`` (column 0 is padding).
 * ``SASRec`` (Kang & McAuley 2018): item-id embeddings, causal self-attention over the
   history, next-item softmax over all items at every position (RecBole's CE variant).
 * ``TextRec``: the item tower encodes item text (encoder + mean pooling + projection, plus an
-  item-id embedding in the hybrid), the user
-  tower is the same causal block over the history's item vectors; cosine scores / temperature,
-  trained with a softmax over in-batch targets plus uniformly sampled negatives (the encoder's
-  path) and a full softmax over cached item vectors (every position, no encoder pass).
+  item-id embedding in the hybrid), the user tower is the same causal block over the history's
+  item vectors; cosine scores / temperature, trained with a softmax over in-batch targets plus
+  uniformly sampled negatives (the encoder's path) and a full softmax over cached item vectors
+  (every position, no encoder pass).
 * ``CrossEncoder``: (recent history texts, candidate text) -> one will-interact logit.
 """
 

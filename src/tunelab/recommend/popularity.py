@@ -3,8 +3,8 @@
 The cold subset (targets with <= 5 training interactions) holds ~18 of ML-100K's 943 users, where
 one hit moves HR@10 by 0.056: too few to tell models apart. Bucketing every test target by its
 item's training interactions (<= 5, 6-20, 21-50, 51-100, > 100) shows the same question with
-hundreds of users per bucket (the first bucket is the run's cold subset). Computed from ``candidates.json`` (each user's full-ranking target
-rank) and the split, so finished runs get it too:
+hundreds of users per bucket (the first bucket is the run's cold subset). Computed from
+``candidates.json`` (each user's full-ranking target rank) and the split, so finished runs get it too:
 
     python -m tunelab.recommend.popularity logs/recommendation/hybrid_s1 ...   # writes <run>/popularity.json
 """
