@@ -22,6 +22,16 @@ import _results  # noqa: E402
 RESULTS_MD = HERE / "results.md"
 LOGS = _results.ROOT / "logs" / "recommendation"
 ORDER = ("sasrec", "text", "text_lora", "hybrid", "rerank")
+# Validation runs that left no run files (cut short), and where the seed-1 rows come from.
+TUNE_NOTES = [
+    "- Not in the table: LoRA with up to 20 epochs (seed 1), stopped by hand after 9 epochs on 2026-12-05: val "
+    "NDCG@10 0.022 / 0.021 / 0.019 / 0.028 / 0.032 / 0.028 / 0.031 / 0.032 / 0.032 at epochs 1-9, against the "
+    "frozen encoder's 0.034 / 0.039 / 0.050 / 0.048 / 0.057 / ... / 0.089 (best, epoch 20); it had fallen far "
+    "behind at equal epochs, at twice the cost per epoch.",
+    "- The seed-1 rows of text and hybrid are their validation runs (the recipe's own overrides and seed): the "
+    "hybrid (item ids added, the same frozen recipe) reached val NDCG@10 0.109, the text model 0.089, SASRec "
+    "0.096-0.105; the reranker reads the hybrid's top-50 for that reason.",
+]
 ANCHORS = [
     "Anchors (ML-1M, a larger dataset: orientation only): SASRec full ranking, RecBole benchmark "
     "HR@10 0.2468 / NDCG@10 0.1286; BERT4Rec properly trained, full ranking HR@10 0.2821.",
@@ -70,7 +80,8 @@ def popularity_table(by: dict[str, list[dict]]) -> list[str]:
     pops = {m: p for m, p in pops.items() if p}
     if not pops:
         return []
-    names = list(next(iter(pops.values()))[0])
+    # popularity.json's keys come back sorted as strings ("21-50" before "6-20"): order by lower bound
+    names = sorted(next(iter(pops.values()))[0], key=lambda n: int(n.lstrip(">").split("-")[0]) + n.startswith(">"))
     lines = ["| model | seeds | " + " | ".join(f"{n} (users)" for n in names) + " |", "|---|---|" + "---|" * len(names)]
     for model in sorted(pops, key=lambda m: (ORDER.index(m) if m in ORDER else 99, m)):
         cells = [f"{mean_std([p[n]['ndcg_10'] for p in pops[model]])} ({mean_std([p[n]['users'] for p in pops[model]], digits=0)})"
@@ -103,6 +114,9 @@ def rerank_table(runs: list[dict]) -> list[str]:
     for key, label in (("hr_10", "HR@10"), ("ndcg_10", "NDCG@10"), ("mrr", "MRR"), ("cold_ndcg_10", "cold NDCG@10")):
         lines.append(f"| {label} | {mean_std(col(runs, f'test/first_stage_{key}'))} | {mean_std(col(runs, f'test/{key}'))} "
                      f"| {mean_std(col(runs, f'test/gain_{key}'))} |")
+    for key, label in (("hr_10", "HR@10"), ("ndcg_10", "NDCG@10")):  # the deployment decision is made here
+        lines.append(f"| validation {label} | {mean_std(col(runs, f'val/first_stage_{key}'))} | {mean_std(col(runs, f'val/{key}'))} "
+                     f"| {mean_std(col(runs, f'val/gain_{key}'))} |")
     users = mean_std(col(runs, "test/rerank_users"), digits=0)
     lines.append(f"\nUsers reranked: {users} (a seeded subset, the same for every seed); cost "
                  f"{mean_std(col(runs, 'test/rerank_ms_per_user'), digits=0)} ms per user for "
@@ -135,7 +149,7 @@ def main() -> int:
     if tune:
         lines += ["## Choosing the first stage's recipe (validation, seed 1)", "",
                   "Epochs, the frozen or LoRA item encoder, and item ids, chosen on val NDCG@10 (the checkpoint "
-                  "monitor); the 3-seed rows above use the choice.", "", *tune_table(tune), ""]
+                  "monitor); the 3-seed rows above use the choice.", "", *tune_table(tune), "", *TUNE_NOTES, ""]
     if "rerank" in by:
         lines += [f"## Reranking the {first_stage(by['rerank'])} model's top-50", "", *rerank_table(by["rerank"]), ""]
     return 0 if _results.write_results(RESULTS_MD, lines, len(runs)) or not runs else 1
