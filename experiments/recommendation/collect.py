@@ -117,6 +117,14 @@ def rerank_table(runs: list[dict]) -> list[str]:
     for key, label in (("hr_10", "HR@10"), ("ndcg_10", "NDCG@10")):  # the deployment decision is made here
         lines.append(f"| validation {label} | {mean_std(col(runs, f'val/first_stage_{key}'))} | {mean_std(col(runs, f'val/{key}'))} "
                      f"| {mean_std(col(runs, f'val/gain_{key}'))} |")
+    if any("test/ce_only_hr_10" in r["metrics"] for r in runs):  # runs before the fused score have none
+        for key, label in (("hr_10", "HR@10"), ("ndcg_10", "NDCG@10")):
+            lines.append(f"| cross-encoder alone (beta 0), {label} | {mean_std(col(runs, f'test/first_stage_{key}'))} | "
+                         f"{mean_std(col(runs, f'test/ce_only_{key}'))} | "
+                         f"{mean_std([a - b for a, b in zip(col(runs, f'test/ce_only_{key}'), col(runs, f'test/first_stage_{key}')) if None not in (a, b)])} |")
+        betas = ", ".join(f"{r['metrics'].get('val/rerank_beta', float('nan')):g}" for r in sorted(runs, key=lambda r: r["name"]))
+        lines.append(f"\nFused score: cross-encoder logit - beta * log(1 + first-stage position), beta chosen on "
+                     f"validation NDCG@10 per seed: {betas} (0: the cross-encoder alone; 1000: the first stage's order).")
     users = mean_std(col(runs, "test/rerank_users"), digits=0)
     lines.append(f"\nUsers reranked: {users} (a seeded subset, the same for every seed); cost "
                  f"{mean_std(col(runs, 'test/rerank_ms_per_user'), digits=0)} ms per user for "
@@ -150,8 +158,8 @@ def main() -> int:
         lines += ["## Choosing the first stage's recipe (validation, seed 1)", "",
                   "Epochs, the frozen or LoRA item encoder, and item ids, chosen on val NDCG@10 (the checkpoint "
                   "monitor); the 3-seed rows above use the choice.", "", *tune_table(tune), "", *TUNE_NOTES, ""]
-    if "rerank" in by:
-        lines += [f"## Reranking the {first_stage(by['rerank'])} model's top-50", "", *rerank_table(by["rerank"]), ""]
+    for model in sorted(m for m in by if m.startswith("rerank")):  # rerank: the cross-encoder alone; rerank_fused
+        lines += [f"## {model}: reranking the {first_stage(by[model])} model's top-50", "", *rerank_table(by[model]), ""]
     return 0 if _results.write_results(RESULTS_MD, lines, len(runs)) or not runs else 1
 
 

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import ROOT, compose
 from tests.rec_fixture import rec_overrides, write_ml100k
 from tunelab.errors import ConfigError
+from tunelab.recommend.module import BETAS
 from tunelab.training import train
 
 METRICS = {"hr_10", "ndcg_10", "mrr", "cold_hr_10", "cold_ndcg_10", "cold_mrr"}
@@ -44,9 +45,11 @@ def test_each_experiment_runs_end_to_end_and_the_reranker_reads_the_text_models_
     pop = json.loads((text_out / "popularity.json").read_text())["buckets"]
     assert sum(b["users"] for b in pop.values()) == len(cands["stages"]["test"])  # every user, in one bucket
 
-    m = train(_cfg(ml, tmp_path / "rerank", "+experiment=rec_ml100k_rerank", "debug=fdr",
+    # the experiment's own recipe (1 epoch, validation only after fit: the tested checkpoint predates it)
+    m = train(_cfg(ml, tmp_path / "rerank", "+experiment=rec_ml100k_rerank", "rec.eval_users=8",
                    f"rec.candidates={text_out / 'candidates.json'}"))
-    assert {"test/hr_10", "test/first_stage_hr_10", "test/gain_ndcg_10", "test/rerank_ms_per_user"} <= set(m)
+    assert {"test/hr_10", "test/first_stage_hr_10", "test/gain_ndcg_10", "test/rerank_ms_per_user", "test/ce_only_ndcg_10"} <= set(m)
+    assert m["test/rerank_beta"] == m["val/rerank_beta"] in BETAS  # chosen on validation, used at test
     assert json.loads((tmp_path / "rerank" / "metrics.json").read_text()) == pytest.approx(m, nan_ok=True)
 
 
@@ -91,6 +94,17 @@ def test_sasrec_resumed_from_its_last_checkpoint_equals_the_uninterrupted_run(ml
                                                   stop_after=2)
     keys = [k for k in full if k.startswith(("val/", "test/"))]
     assert keys and {k: resumed[k] for k in keys} == pytest.approx({k: full[k] for k in keys}, abs=1e-6, nan_ok=True)
+
+
+def test_train_false_scores_the_given_checkpoint_as_the_run_did(ml, tmp_path):
+    common = ["+experiment=rec_ml100k_sasrec", "trainer.check_val_every_n_epoch=1", "trainer.max_epochs=2"]
+    first = train(_cfg(ml, tmp_path / "run", *common))
+    tested = json.loads((tmp_path / "run" / "run_info.json").read_text())["tested_checkpoint"]
+    again = train(_cfg(ml, tmp_path / "again", *common, "train=false", f"ckpt_path={tested}"))
+    assert {k: v for k, v in again.items() if k.startswith("test/")} == pytest.approx(
+        {k: v for k, v in first.items() if k.startswith("test/")}, nan_ok=True)
+    fresh = train(_cfg(ml, tmp_path / "fresh", *common, "train=false"))  # no checkpoint: the initial weights
+    assert fresh["test/mrr"] != pytest.approx(first["test/mrr"])
 
 
 def test_reranker_without_candidates_is_one_line_error(ml, tmp_path):

@@ -42,7 +42,8 @@ def test_table_has_mean_and_std_over_seeds_and_the_reranker_gain(tmp_path, monke
     bucket = {"users": 9.0, "hr_10": 0.1, "ndcg_10": 0.05, "mrr": 0.02}
     (logs / "text_s1" / "popularity.json").write_text(json.dumps({"buckets": {"0-5": bucket, ">5": {**bucket, "ndcg_10": 0.2}}}))
     _run(logs / "rerank_s1", {**base, "test/hr_10": 0.27, "test/first_stage_hr_10": 0.25, "test/gain_hr_10": 0.02,
-                              "test/rerank_ms_per_user": 900.0, "test/rerank_users": 100.0, "test/rerank_pairs_per_user": 50.0},
+                              "test/rerank_ms_per_user": 900.0, "test/rerank_users": 100.0, "test/rerank_pairs_per_user": 50.0,
+                              "test/ce_only_hr_10": 0.2, "val/rerank_beta": 0.5},
          method="full", rec={"candidates": "logs/recommendation/hybrid_s1/candidates.json"})
     _run(logs / "tune_frozen30_s1", {**base, "val/hr_10": 0.19, "val/ndcg_10": 0.09, "test/hr_10": 0.5, "cost/epochs": 12.0},
          method="head_only", trainer={"max_epochs": 30})
@@ -52,7 +53,8 @@ def test_table_has_mean_and_std_over_seeds_and_the_reranker_gain(tmp_path, monke
     assert "| text (lora) | 1 | 0.2500 |" in text
     assert "| HR@10 | 0.2500 | 0.2700 | 0.0200 |" in text and "900 ms/user" in text
     assert "| text | 1 | 0.0500 (9) | 0.2000 (9) |" in text  # NDCG@10 by target popularity
-    assert "## Reranking the hybrid model's top-50" in text  # the first stage named from rec.candidates
+    assert "## rerank: reranking the hybrid model's top-50" in text  # the first stage named from rec.candidates
+    assert "| cross-encoder alone (beta 0), HR@10 | 0.2500 | 0.2000 | -0.0500 |" in text and "per seed: 0.5 " in text
     assert "| tune_frozen30_s1 | head_only | False | 12 / 30 | 0.1900 | 0.0900 |" in text  # the choice, on validation
     assert "tune_frozen30 (" not in text and "| 0.5000 |" not in text.split("## Choosing")[0]  # not a model row
     assert "HR@10 0.2468 / NDCG@10 0.1286" in text  # the anchors

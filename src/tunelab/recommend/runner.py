@@ -94,14 +94,16 @@ def run_recommend(cfg: DictConfig) -> dict[str, float]:
             t0 = time.perf_counter()
             trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
             fit_s = time.perf_counter() - t0
-        tested = _best_checkpoint(trainer) if cfg.get("train", True) else None
+        # train=false ckpt_path=...: score that checkpoint (e.g. a reranker with a new fusion), no fit
+        tested = _best_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
         if cfg.get("train", True) and not trainer.fast_dev_run and not _validation_ran(trainer):
             tested = _last_checkpoint(trainer, out)
             info["validation"] = {"ran": False, "tested_checkpoint": tested}
         metrics: dict[str, float] = {}
         if cfg.get("test", True):
             metrics = {k: v for k, v in _evaluate(trainer, module, dm, tested).items() if k.startswith(("val/", "test/"))}
-            metrics.update(_costs(trainer, fit_s))
+            if cfg.get("train", True):  # a checkpoint scored again has no training cost of its own
+                metrics.update(_costs(trainer, fit_s))
             if built.ranks_catalogue:
                 metrics.update(_rank_catalogue(module, dm, out, int(rec["candidates_k"]), str(out)))
         metrics["params/trainable"] = float(params["trainable"])
