@@ -65,7 +65,7 @@ def main_table(by: dict[str, list[dict]]) -> list[str]:
         method = runs[0]["info"]["config"].get("method", {}).get("name") if model != "sasrec" else "-"
         cells = [mean_std(col(runs, f"test/{k}")) for k in ("hr_10", "ndcg_10", "mrr", "cold_hr_10", "cold_ndcg_10", "cold_mrr")]
         ranking = mean_std(col(runs, "cost/full_ranking_s"), digits=1)
-        if model == "rerank":
+        if model.startswith("rerank"):
             ranking = f"{mean_std(col(runs, 'test/rerank_ms_per_user'), digits=0)} ms/user (50 pairs)"
         lines.append(f"| {model} ({method}) | {len(runs)} | " + " | ".join(cells)
                      + f" | {mean_std(col(runs, 'test/cold_users'), digits=0)} | {mean_std(col(runs, 'cost/train_s'), digits=0)}"
