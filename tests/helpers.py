@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -136,3 +137,20 @@ def assert_same_metrics(full: dict, resumed: dict, tol: float = 1e-6) -> None:
     assert resumed.keys() == full.keys()
     for key in full:
         assert resumed[key] == pytest.approx(full[key], abs=tol), key
+
+
+def read_finished_wandb_run(run_dir: Path, wait_s: float = 30.0) -> dict:
+    """tunelab.wandb_offline.read_run of an offline W&B run, once its exit record is on disk.
+
+    W&B's service process writes the log behind the client: records (the whole ~2 KB log of a
+    short run, even its run record) can reach the disk a moment after ``wandb.finish()`` returned,
+    on a loaded machine, so poll until the exit record is there (or wait_s has passed).
+    """
+    from tunelab.wandb_offline import read_run
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        run = read_run(run_dir)
+        if run["exit_code"] is not None or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)

@@ -13,16 +13,14 @@ import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from tunelab.wandb_offline import read_run
 from tests.conftest import CONF, ROOT, compose
-from tests.helpers import write_synthetic_ner
+from tests.helpers import read_finished_wandb_run, write_synthetic_ner
 from tunelab import sweeps
 from tunelab.errors import ConfigError
 
@@ -64,22 +62,9 @@ def scalar(text: str):
     return yaml.safe_load(text)
 
 
-def wandb_run_summary(run_dir: Path, wait_s: float = 30.0) -> dict:
-    """{"group", "config", "exit_code"} of an offline W&B run.
-
-    W&B's service process writes the log behind the client: the last records (the exit record)
-    can reach the disk a moment after ``wandb.finish()`` returned, so wait for the exit record.
-    """
-    deadline = time.monotonic() + wait_s
-    while True:
-        out = _read_wandb_run(run_dir)
-        if out["exit_code"] is not None or time.monotonic() > deadline:
-            return out
-        time.sleep(0.2)
-
-
-def _read_wandb_run(run_dir: Path) -> dict:
-    run = read_run(run_dir)
+def wandb_run_summary(run_dir: Path) -> dict:
+    """{"group", "config", "exit_code"} of a finished offline W&B run."""
+    run = read_finished_wandb_run(run_dir)
     return {"group": run["group"], "config": run["config"], "exit_code": run["exit_code"]}
 
 

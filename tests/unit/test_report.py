@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import read_finished_wandb_run
 from tunelab import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -65,7 +66,11 @@ def _real_wandb_offline_run(job: Path) -> None:
     for epoch in range(2):
         run.log({"val/f1": 0.3 + 0.2 * epoch, "epoch": epoch})
     run.summary["final/val/f1"] = 0.5
+    sync_dir = Path(run.settings.sync_dir)
     wandb.finish()
+    # the parsed log must be complete before the tests read it (a fresh-clone CI run on a loaded
+    # machine once read it before W&B's service had written the run record: id None)
+    assert read_finished_wandb_run(sync_dir)["exit_code"] == 0
 
 
 def _is_png(path: Path) -> bool:
