@@ -124,6 +124,24 @@ def test_ewc_forgets_less_than_seq(encoder_conflict, tmp_path):
     ewc = run(cl_cfg(tmp_path, encoder_conflict, ["A", "X"], *common, "cl=ewc", "cl.lam=1e3", out="ewc"))
     assert ewc["forgetting"] <= seq["forgetting"] - 0.3, (ewc["R"], seq["R"])  # margin: 0.3 of accuracy
     assert ewc["R"][1][1] >= 0.9, ewc["R"]  # protection did not stop it from learning X
+    # the cost table reports the penalty beside the task loss: none before a Fisher exists
+    first, second = ewc["costs"]
+    assert first["penalty_mean"] == 0.0 and first["task_loss_mean"] > 0
+    assert second["penalty_mean"] > 0 and second["task_loss_mean"] > 0
+    assert seq["costs"][1]["penalty_mean"] == 0.0
+
+
+def test_eval_split_validation_scores_validation_never_test(conflict, tmp_path):
+    """R filled from the validation split (carved from train here: 12 of 48), for choosing a
+    strategy's knobs without reading test; the run says which split it scored."""
+    res = run(cl_cfg(tmp_path, conflict, ["A", "B"], "trainer.max_epochs=1", "sequence.eval_split=validation"))
+    assert res["eval_split"] == "validation" and "validation set" in res["metric"]
+    for name in ("A", "B"):
+        assert res["data"][name]["sizes_used"] == {"train": 36, "validation": 12}
+    # every score is a fraction of the 12 validation items, not of the 16 test items
+    assert all(abs(v * 12 - round(v * 12)) < 1e-9 for row in [res["init"], *res["R"]] for v in row)
+    test_run = run(cl_cfg(tmp_path, conflict, ["A", "B"], "trainer.max_epochs=1", out="on_test"))
+    assert test_run["eval_split"] == "test" and test_run["data"]["A"]["sizes_used"] == {"train": 36, "test": 16}
 
 
 def test_ewc_task_agnostic_forgets_like_seq(conflict, tmp_path):
@@ -198,6 +216,8 @@ def test_refusals_are_one_line(conflict, tmp_path):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "cl.name=nope"))
     with pytest.raises(ConfigError, match="sequence.order: unknown order 'nope'; known: .*test"):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "sequence.order=nope"))
+    with pytest.raises(ConfigError, match="sequence.eval_split: 'dev'; expected test or validation"):
+        train(cl_cfg(tmp_path, conflict, ["A", "B"], "sequence.eval_split=dev"))
     with pytest.raises(ConfigError, match="sequence.setting: 'both' is not one of"):
         train(cl_cfg(tmp_path, conflict, ["A", "B"], "sequence.setting=both"))
     with pytest.raises(ConfigError, match="cl=seq composes with method=full, lora, adapter, not ia3"):

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tunelab.data import readers
+from tunelab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +63,22 @@ def _dropped(meta: dict, source: dict) -> dict[str, int]:
     return out
 
 
-def load_task(cfg: DictConfig, name: str, overrides: dict | None, caps: dict) -> TaskData:
+def load_task(cfg: DictConfig, name: str, overrides: dict | None, caps: dict, eval_split: str = "test") -> TaskData:
+    """The task's train split and the split R is scored on: ``test``, or ``validation`` to choose a
+    strategy's knobs without looking at test (the test cap applies to whichever is scored)."""
     dcfg = task_data_config(cfg, name, overrides)
     dm = instantiate(dcfg, tokenizer=None)
     dm.load()
     seed = int(caps.get("seed", 0))
     records = {}
-    for split in ("train", "test"):
-        limit = caps.get(split)
+    for split, limit in (("train", caps.get("train")), (eval_split, caps.get("test"))):
+        if not dm.records.get(split):
+            raise ConfigError(f"sequence.eval_split={eval_split}: task {name} has no {split} records")
         records[split] = cap(dm.records[split], limit, seed, dm.task.stratify_key)
     meta = {k: v for k, v in dm.meta.items() if k in ("origin", "files", "fingerprint", "split", "name")}
-    meta["sizes_read"] = {k: len(dm.records[k]) for k in ("train", "test")}
+    meta["sizes_read"] = {k: len(dm.records[k]) for k in records}
     meta["sizes_used"] = {k: len(v) for k, v in records.items()}
-    meta["caps"] = {k: caps.get(k) for k in ("train", "test")} | {"seed": seed, "how": "seeded stratified subset"}
+    meta["caps"] = {"train": caps.get("train"), eval_split: caps.get("test"), "seed": seed, "how": "seeded stratified subset"}
     dropped = _dropped(dm.meta, OmegaConf.to_container(dcfg.source, resolve=True))
     if dropped:
         meta["dropped_no_gold_label"] = dropped

@@ -16,14 +16,18 @@ class ContinualModule(L.LightningModule):
         self.net = net
         self.strategy = strategy
         self.optim_cfg = dict(optim)
+        self._sums = {"task_loss": 0.0, "penalty": 0.0, "steps": 0}
 
     def training_step(self, batch, batch_idx: int):
         h = self.net.features(batch)
         loss = self.net.loss(h, batch)
         extra = self.strategy.penalty(self.net, batch, h)
         n = batch["input_ids"].shape[0]
+        self._sums["task_loss"] += float(loss.detach())
+        self._sums["steps"] += 1
         if extra is not None:
             self.log("train/penalty", extra.detach(), batch_size=n)
+            self._sums["penalty"] += float(extra.detach())
             loss = loss + extra
         self.log("train/loss", loss.detach(), prog_bar=True, batch_size=n)
         return loss
@@ -31,3 +35,10 @@ class ContinualModule(L.LightningModule):
     def configure_optimizers(self):
         opt, sched = build_optimizer(self.net, self.optim_cfg, self.trainer.estimated_stepping_batches)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def loss_means(self) -> dict[str, float | None]:
+        """Mean task loss and mean strategy penalty over this stage's training steps."""
+        steps = self._sums["steps"]
+        if not steps:
+            return {"task_loss_mean": None, "penalty_mean": None}
+        return {"task_loss_mean": self._sums["task_loss"] / steps, "penalty_mean": self._sums["penalty"] / steps}

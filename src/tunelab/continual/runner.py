@@ -113,10 +113,15 @@ def run_sequence(cfg: DictConfig) -> dict:
     strategy.check(setting, method.get("name"))
     order_name, names, overrides = _order(seq)
     caps = {"train": seq.get("train_cap"), "test": seq.get("test_cap"), "seed": seq.get("cap_seed", 0)}
+    # R is scored on test by default; `validation` fills it from the validation split instead, so a
+    # strategy's knobs (EWC's lam, replay's size) are chosen without ever reading test.
+    eval_split = seq.get("eval_split", "test")
+    if eval_split not in ("test", "validation"):
+        raise ConfigError(f"sequence.eval_split: {eval_split!r}; expected test or validation")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     tokenizer = builders.build_tokenizer_from(cfg)
-    tds = [cl_data.load_task(cfg, n, overrides, caps) for n in names]
+    tds = [cl_data.load_task(cfg, n, overrides, caps, eval_split) for n in names]
     max_length = int(cfg.data.max_length)
     if setting == "task_agnostic":
         union = sorted({lab for td in tds for lab in td.label_names})
@@ -127,7 +132,7 @@ def run_sequence(cfg: DictConfig) -> dict:
         maps = [{lab: i for i, lab in enumerate(td.label_names)} for td in tds]
         heads = {str(i): len(td.label_names) for i, td in enumerate(tds)}
     train_items = [cl_data.encode(td, tokenizer, maps[i], i, max_length, "train") for i, td in enumerate(tds)]
-    test_items = [cl_data.encode(td, tokenizer, maps[i], i, max_length, "test") for i, td in enumerate(tds)]
+    test_items = [cl_data.encode(td, tokenizer, maps[i], i, max_length, eval_split) for i, td in enumerate(tds)]
 
     encoder, hidden = build_encoder(OmegaConf.to_container(cfg.model, resolve=True), tds[0].task, tokenizer)
     encoder = apply_encoder_method(encoder, method)
@@ -180,6 +185,9 @@ def run_sequence(cfg: DictConfig) -> dict:
                           # teacher copy, replay's reservoir), score (every task's test set)
                           "prepare_s": t1 - t0, "fit_s": t2 - t1, "finish_s": t3 - t2, "score_s": t4 - t3,
                           "stage_s": t4 - t0, "trainable": params["trainable"], "total": params["total"],
+                          # the strategy's penalty against the task loss it is added to (EWC's lam
+                          # is only meaningful through this ratio)
+                          **module.loss_means(),
                           **_memory()})
             log.info("stage %d (%s): %s", s, ",".join(names[t] for t in stages[s]), " ".join(f"{v:.3f}" for v in row))
             report.log_row(loggers, s, names, row)
@@ -213,7 +221,8 @@ def _finish(cfg, out, seq, setting, strategy, names, order_name, union, tds, ini
         "method": OmegaConf.to_container(cfg.method, resolve=True),
         "model": cfg.model.get("name_or_path") or "from_scratch",
         "sequence": seq.get("name"), "order": order_name, "tasks": names,
-        "metric": "accuracy (fraction) on each task's test set; R rows: init, then after each stage",
+        "metric": f"accuracy (fraction) on each task's {seq.get('eval_split', 'test')} set; R rows: init, then after each stage",
+        "eval_split": seq.get("eval_split", "test"),
         **metrics, "R": rows, "init": init_row, "costs": costs,
         "wall_time_s": sum(c["stage_s"] for c in costs), "run_wall_time_s": time.perf_counter() - started,
         "trainable_params": max(c["trainable"] for c in costs),
