@@ -48,6 +48,8 @@ def load_runs(results: Path = RESULTS) -> list[dict]:
     runs = []
     for path in sorted(results.glob("*/cl_metrics.json")):
         run = json.loads(path.read_text())
+        if run.get("eval_split", "test") != "test":  # a knob-choosing run (tune_ewc.sh) is not a result
+            continue
         run["_name"] = path.parent.name
         runs.append(run)
     return runs

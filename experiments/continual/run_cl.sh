@@ -37,15 +37,17 @@ run_one() {  # run_one <bench> <order> <strategy> <epochs> <setting> <caps...>
   local method=full suffix=""
   # LoRA strategies at O-LoRA's own lr (1e-3): at the full-model 5e-5 a per-task adapter stayed near
   # chance on cl_lfpt5 (16.6% ACC, s42, 2026-12-05), 16 examples per class x 5 epochs barely move it
-  local lr=()
-  case $cl in per_task_lora|olora) method=lora; lr=(optim.lr=${LORA_LR:-1e-3});; esac
+  local extra=()
+  case $cl in per_task_lora|olora) method=lora; extra=(optim.lr=${LORA_LR:-1e-3});;
+    # EWC's lam chosen on validation by tune_ewc.sh (lam=100 was ~seq: a negligible penalty)
+    ewc) [ -n "${EWC_LAM:-}" ] && extra=(cl.lam=$EWC_LAM);; esac
   [ "$setting" = task_agnostic ] && suffix=_agnostic
   local name="${bench}_${order}_${cl}_${method}${suffix}" out
   out="logs/continual/$name"
   [ -f "$out/cl_metrics.json" ] && { echo "done: $name"; return; }
   [ -f "experiments/continual/results/$name/cl_metrics.json" ] && { echo "done: $name (committed)"; return; }
   python train.py +experiment=$bench cl=$cl method=$method sequence.order=$order trainer.max_epochs=$epochs \
-    sequence.setting=$setting seed=$SEED "${lr[@]}" "$@" logger=${LOGGER:-csv} paths.output_dir="$out" hydra.run.dir="$out" \
+    sequence.setting=$setting seed=$SEED ${extra[@]+"${extra[@]}"} "$@" logger=${LOGGER:-csv} paths.output_dir="$out" hydra.run.dir="$out" \
     || { echo "FAILED $name (rerun to resume it)"; return 0; }  # the rest of the matrix goes on
   python experiments/_results.py copy continual "$out" "$name"
   mkdir -p "experiments/continual/results/$name" && cp "$out"/{cl_metrics.json,R.csv,R.png} "experiments/continual/results/$name/" 2>/dev/null || true
