@@ -156,6 +156,23 @@ def setup_lines(runs: list[dict]) -> list[str]:
     return lines
 
 
+def ewc_choice(results: Path = RESULTS) -> list[str]:
+    """The lam grid tune_ewc.sh ran on validation (never test), from results/tune_ewc/chosen.json."""
+    f = results / "tune_ewc" / "chosen.json"
+    if not f.is_file():
+        return []
+    c = json.loads(f.read_text())
+    lines = ["## Choosing EWC's lam (validation split, never test)", "",
+             f"`bash experiments/continual/tune_ewc.sh`: {c['bench']} order {c['order']}, R filled from each task's "
+             "validation split (`sequence.eval_split=validation`); lam 0 is seq. Chosen: the best validation ACC "
+             f"(ties to the smaller lam): **lam = {c['lam']:g}**, used by every ewc row above (conf/cl/ewc.yaml).", "",
+             "| lam | val ACC | val forgetting | max penalty / task loss (mean per stage) |", "|---|---|---|---|"]
+    for g in c["grid"]:
+        ratio = "–" if g["max_penalty_over_loss"] is None else f"{g['max_penalty_over_loss']:.3f}"
+        lines.append(f"| {g['lam']:g} | {pp(g['val_acc'])} | {pp(g['forgetting'])} | {ratio} |")
+    return lines + [""]
+
+
 def render(runs: list[dict], header: str) -> str:
     by = {(*key(r), r["order"], r["strategy"]["name"]): r for r in runs}
     table, best = summary(runs, by)
@@ -166,6 +183,7 @@ def render(runs: list[dict], header: str) -> str:
              "gap closed: (ACC - ACC of seq) / (ACC of mtl - ACC of seq), same benchmark, setting and order.", "",
              "## R heatmaps: seq and the best strategy (highest mean ACC, neither seq nor mtl)", "",
              *(heatmaps(runs, best) or ["(no heatmap files)"]), "",
+             *ewc_choice(),
              "## Every run", "", *per_run(runs, by), "",
              "## Cost per task (mean over stages; x seq: same benchmark, setting and order)", "",
              *cost_table(runs, by), ""]
