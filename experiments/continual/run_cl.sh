@@ -35,10 +35,11 @@ BENCH=${BENCH:-"cl_olora_long cl_lfpt5"}
 run_one() {  # run_one <bench> <order> <strategy> <epochs> <setting> <caps...>
   local bench=$1 order=$2 cl=$3 epochs=$4 setting=$5; shift 5
   local method=full suffix=""
-  # LoRA strategies at O-LoRA's own lr (1e-3): at the full-model 5e-5 a per-task adapter stayed near
-  # chance on cl_lfpt5 (16.6% ACC, s42, 2026-12-05), 16 examples per class x 5 epochs barely move it
+  # LoRA strategies at their own lr, chosen on validation by tune_lora_lr.sh (3e-3: val ACC 70.9 vs
+  # 63.0 at O-LoRA's 1e-3 and 66.4 at 1e-2; at the full-model 5e-5 a per-task adapter stayed near
+  # chance on cl_lfpt5, 16.6% ACC: 16 examples per class x 5 epochs barely move it)
   local extra=()
-  case $cl in per_task_lora|olora) method=lora; extra=(optim.lr=${LORA_LR:-1e-3});;
+  case $cl in per_task_lora|olora) method=lora; extra=(optim.lr=${LORA_LR:-3e-3});;
     # EWC's lam chosen on validation by tune_ewc.sh (lam=100 was ~seq: a negligible penalty)
     ewc) [ -n "${EWC_LAM:-}" ] && extra=(cl.lam=$EWC_LAM);; esac
   [ "$setting" = task_agnostic ] && suffix=_agnostic
