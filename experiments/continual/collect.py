@@ -173,6 +173,22 @@ def ewc_choice(results: Path = RESULTS) -> list[str]:
     return lines + [""]
 
 
+def lora_lr_choice(results: Path = RESULTS) -> list[str]:
+    """The per_task_lora lr grid tune_lora_lr.sh ran on validation, from results/tune_lora/chosen.json."""
+    f = results / "tune_lora" / "chosen.json"
+    if not f.is_file():
+        return []
+    c = json.loads(f.read_text())
+    lines = ["## Choosing the LoRA strategies' lr (validation split, never test)", "",
+             f"`bash experiments/continual/tune_lora_lr.sh`: per_task_lora on {c['bench']} order {c['order']}, R from "
+             f"each task's validation split. Chosen: **lr = {c['lr']:g}**, used by every per_task_lora and olora row "
+             "(run_cl.sh LORA_LR).", "",
+             "| lr | val ACC | R[i][i], each task just after training it |", "|---|---|---|"]
+    for g in c["grid"]:
+        lines.append(f"| {g['lr']:g} | {pp(g['val_acc'])} | {' / '.join(pp(d) for d in g['diagonal'])} |")
+    return lines + [""]
+
+
 def render(runs: list[dict], header: str) -> str:
     by = {(*key(r), r["order"], r["strategy"]["name"]): r for r in runs}
     table, best = summary(runs, by)
@@ -183,7 +199,7 @@ def render(runs: list[dict], header: str) -> str:
              "gap closed: (ACC - ACC of seq) / (ACC of mtl - ACC of seq), same benchmark, setting and order.", "",
              "## R heatmaps: seq and the best strategy (highest mean ACC, neither seq nor mtl)", "",
              *(heatmaps(runs, best) or ["(no heatmap files)"]), "",
-             *ewc_choice(),
+             *ewc_choice(), *lora_lr_choice(),
              "## Every run", "", *per_run(runs, by), "",
              "## Cost per task (mean over stages; x seq: same benchmark, setting and order)", "",
              *cost_table(runs, by), ""]
