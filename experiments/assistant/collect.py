@@ -76,7 +76,10 @@ def sft_table(r: dict) -> list[str]:
              "| run | steps | trainable params | val | test | wall (min) |", "| --- | --- | --- | --- | --- | --- |"]
     for n in rows:
         m, info = r[n]["metrics"], r[n]["info"]
-        steps = (info.get("config") or {}).get("trainer", {}).get("max_steps")
+        trainer = (info.get("config") or {}).get("trainer", {})
+        steps = trainer.get("max_steps")
+        if n.startswith("intent_"):  # run_assistant.sh caps it by epochs (max_steps is only a ceiling)
+            steps = f"{trainer.get('max_epochs')} epoch(s)"
         if n.startswith("sft_"):
             val = f"ppl {_f(m.get('val/perplexity'), 2)} (loss {_f(m.get('val/response_loss'))})"
             test = f"ppl {_f(m.get('test/perplexity'), 2)} (loss {_f(m.get('test/response_loss'))})"
