@@ -156,37 +156,35 @@ def setup_lines(runs: list[dict]) -> list[str]:
     return lines
 
 
-def ewc_choice(results: Path = RESULTS) -> list[str]:
-    """The lam grid tune_ewc.sh ran on validation (never test), from results/tune_ewc/chosen.json."""
-    f = results / "tune_ewc" / "chosen.json"
-    if not f.is_file():
-        return []
-    c = json.loads(f.read_text())
-    lines = ["## Choosing EWC's lam (validation split, never test)", "",
-             f"`bash experiments/continual/tune_ewc.sh`: {c['bench']} order {c['order']}, R filled from each task's "
-             "validation split (`sequence.eval_split=validation`); lam 0 is seq. Chosen: the best validation ACC "
-             f"(ties to the smaller lam): **lam = {c['lam']:g}**, used by every ewc row above (conf/cl/ewc.yaml).", "",
-             "| lam | val ACC | val forgetting | max penalty / task loss (mean per stage) |", "|---|---|---|---|"]
-    for g in c["grid"]:
-        ratio = "–" if g["max_penalty_over_loss"] is None else f"{g['max_penalty_over_loss']:.3f}"
-        lines.append(f"| {g['lam']:g} | {pp(g['val_acc'])} | {pp(g['forgetting'])} | {ratio} |")
-    return lines + [""]
+def _chosen(folder: str) -> dict | None:
+    """results/<folder>/chosen.json of a tune_*.sh grid run on validation (never test), if any."""
+    f = RESULTS / folder / "chosen.json"
+    return json.loads(f.read_text()) if f.is_file() else None
 
 
-def lora_lr_choice(results: Path = RESULTS) -> list[str]:
-    """The per_task_lora lr grid tune_lora_lr.sh ran on validation, from results/tune_lora/chosen.json."""
-    f = results / "tune_lora" / "chosen.json"
-    if not f.is_file():
-        return []
-    c = json.loads(f.read_text())
-    lines = ["## Choosing the LoRA strategies' lr (validation split, never test)", "",
-             f"`bash experiments/continual/tune_lora_lr.sh`: per_task_lora on {c['bench']} order {c['order']}, R from "
-             f"each task's validation split. Chosen: **lr = {c['lr']:g}**, used by every per_task_lora and olora row "
-             "(run_cl.sh LORA_LR).", "",
-             "| lr | val ACC | R[i][i], each task just after training it |", "|---|---|---|"]
-    for g in c["grid"]:
-        lines.append(f"| {g['lr']:g} | {pp(g['val_acc'])} | {' / '.join(pp(d) for d in g['diagonal'])} |")
-    return lines + [""]
+def _ratio(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def tuning_sections() -> list[str]:
+    """The knob grids chosen on validation: EWC's lam (tune_ewc.sh), the LoRA strategies' lr (tune_lora_lr.sh)."""
+    lines = []
+    if c := _chosen("tune_ewc"):
+        lines += ["## Choosing EWC's lam (validation split, never test)", "",
+                  f"`bash experiments/continual/tune_ewc.sh`: {c['bench']} order {c['order']}, R filled from each task's "
+                  "validation split (`sequence.eval_split=validation`); lam 0 is seq. Chosen: the best validation ACC "
+                  f"(ties to the smaller lam): **lam = {c['lam']:g}**, used by every ewc row above (conf/cl/ewc.yaml).", "",
+                  "| lam | val ACC | val forgetting | max penalty / task loss (mean per stage) |", "|---|---|---|---|",
+                  *(f"| {g['lam']:g} | {pp(g['val_acc'])} | {pp(g['forgetting'])} | {_ratio(g['max_penalty_over_loss'])} |"
+                    for g in c["grid"]), ""]
+    if c := _chosen("tune_lora"):
+        lines += ["## Choosing the LoRA strategies' lr (validation split, never test)", "",
+                  f"`bash experiments/continual/tune_lora_lr.sh`: per_task_lora on {c['bench']} order {c['order']}, R from "
+                  f"each task's validation split. Chosen: **lr = {c['lr']:g}**, used by every per_task_lora and olora row "
+                  "(run_cl.sh LORA_LR).", "",
+                  "| lr | val ACC | R[i][i], each task just after training it |", "|---|---|---|",
+                  *(f"| {g['lr']:g} | {pp(g['val_acc'])} | {' / '.join(pp(d) for d in g['diagonal'])} |" for g in c["grid"]), ""]
+    return lines
 
 
 def render(runs: list[dict], header: str) -> str:
@@ -199,7 +197,7 @@ def render(runs: list[dict], header: str) -> str:
              "gap closed: (ACC - ACC of seq) / (ACC of mtl - ACC of seq), same benchmark, setting and order.", "",
              "## R heatmaps: seq and the best strategy (highest mean ACC, neither seq nor mtl)", "",
              *(heatmaps(runs, best) or ["(no heatmap files)"]), "",
-             *ewc_choice(), *lora_lr_choice(),
+             *tuning_sections(),
              "## Every run", "", *per_run(runs, by), "",
              "## Cost per task (mean over stages; x seq: same benchmark, setting and order)", "",
              *cost_table(runs, by), ""]
