@@ -16,6 +16,7 @@ class ContinualModule(L.LightningModule):
         self.net = net
         self.strategy = strategy
         self.optim_cfg = dict(optim)
+        # running sums stay tensors on the device: a float() per step would sync a GPU every step
         self._sums = {"task_loss": 0.0, "penalty": 0.0, "steps": 0}
 
     def training_step(self, batch, batch_idx: int):
@@ -23,11 +24,11 @@ class ContinualModule(L.LightningModule):
         loss = self.net.loss(h, batch)
         extra = self.strategy.penalty(self.net, batch, h)
         n = batch["input_ids"].shape[0]
-        self._sums["task_loss"] += float(loss.detach())
+        self._sums["task_loss"] = self._sums["task_loss"] + loss.detach()
         self._sums["steps"] += 1
         if extra is not None:
             self.log("train/penalty", extra.detach(), batch_size=n)
-            self._sums["penalty"] += float(extra.detach())
+            self._sums["penalty"] = self._sums["penalty"] + extra.detach()
             loss = loss + extra
         self.log("train/loss", loss.detach(), prog_bar=True, batch_size=n)
         return loss
@@ -41,4 +42,4 @@ class ContinualModule(L.LightningModule):
         steps = self._sums["steps"]
         if not steps:
             return {"task_loss_mean": None, "penalty_mean": None}
-        return {"task_loss_mean": self._sums["task_loss"] / steps, "penalty_mean": self._sums["penalty"] / steps}
+        return {k + "_mean": float(self._sums[k]) / steps for k in ("task_loss", "penalty")}
