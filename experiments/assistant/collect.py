@@ -80,13 +80,16 @@ def sft_table(r: dict) -> list[str]:
         steps = trainer.get("max_steps")
         if n.startswith("intent_"):  # run_assistant.sh caps it by epochs (max_steps is only a ceiling)
             steps = f"{trainer.get('max_epochs')} epoch(s)"
+        untrained = (info.get("config") or {}).get("train") is False  # base_ppl: the reference row
+        if untrained:
+            steps = "0 (base model)"
         if n.startswith("sft_"):
             val = f"ppl {_f(m.get('val/perplexity'), 2)} (loss {_f(m.get('val/response_loss'))})"
             test = f"ppl {_f(m.get('test/perplexity'), 2)} (loss {_f(m.get('test/response_loss'))})"
         else:
             val = f"acc {_f(m.get('val/acc'))}, F1 {_f(m.get('val/macro_f1'))}"
             test = f"acc {_f(m.get('test/acc'))}, F1 {_f(m.get('test/macro_f1'))}"
-        params = (info.get("parameters") or {}).get("trainable")
+        params = None if untrained else (info.get("parameters") or {}).get("trainable")
         wall = info.get("wall_time_s")
         lines.append(f"| {n} | {steps} | {params:,} | {val} | {test} | {_f(wall / 60 if wall else None, 1)} |"
                      if params else f"| {n} | {steps} | – | {val} | {test} | {_f(wall / 60 if wall else None, 1)} |")

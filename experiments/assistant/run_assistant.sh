@@ -6,7 +6,8 @@
 # experiments/assistant/results/<run>/ (committed); collect.py writes results.md from them.
 #   TUNELAB_DATA_DIR=../shared/datasets bash experiments/assistant/run_assistant.sh [step ...]
 # steps (default: all, in this order): bench index intent sft_bitext sft_bitext_lora sft_medquad
-#   sft_medquad_lora gen_bitext gen_medquad
+#   sft_medquad_lora gen_bitext gen_medquad base_ppl (base_ppl: the untuned model's response
+#   perplexity on the same capped validation/test batches, train=false: the SFT table's reference)
 #
 # Budget arithmetic (measured 2026-12-05 with capped smoke runs on the real data, 1 thread, on this
 # 2-core machine while other jobs ran, load average 3-5: noisy, and a quiet machine is faster):
@@ -37,7 +38,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline}
-steps=("$@"); [ ${#steps[@]} -eq 0 ] && steps=(bench index intent sft_bitext sft_bitext_lora sft_medquad sft_medquad_lora gen_bitext gen_medquad)
+steps=("$@"); [ ${#steps[@]} -eq 0 ] && steps=(bench index intent sft_bitext sft_bitext_lora sft_medquad sft_medquad_lora gen_bitext gen_medquad base_ppl)
 SFT_STEPS=${SFT_STEPS:-120}
 MEDQUAD_STEPS=${MEDQUAD_STEPS:-120}
 EVAL_BATCHES=${EVAL_BATCHES:-20}
@@ -117,6 +118,9 @@ for s in "${steps[@]}"; do
     sft_bitext_lora) train_run sft_bitext_lora "$SFT_STEPS" +experiment=sft_bitext_lora ;;
     sft_medquad) train_run sft_medquad "$MEDQUAD_STEPS" +experiment=sft_medquad ;;
     sft_medquad_lora) train_run sft_medquad_lora "$MEDQUAD_STEPS" +experiment=sft_medquad_lora ;;
+    base_ppl)
+      train_run sft_bitext_base 0 +experiment=sft_bitext train=false
+      train_run sft_medquad_base 0 +experiment=sft_medquad train=false ;;
     gen_bitext)
       judge=(); [ -d "$L/intent_bitext" ] && judge=(--intent-model "$L/intent_bitext")
       [ -f "$INDEX" ] || { mkdir -p "$L/index"; python -m tunelab.assistant.build_index --data bitext_sft --out "$INDEX"; }
