@@ -6,29 +6,25 @@
 #   STRATEGIES="seq replay" BENCH=cl_olora_long ORDERS=long AGNOSTIC_ORDERS= bash experiments/continual/run_cl.sh
 #
 # Budget knobs (env): EPOCHS (cl_olora epochs per task, default 1), TRAIN_CAP / TEST_CAP (cl_olora
-# examples per task, seeded stratified, default 1000 / 300), LFPT5_EPOCHS (default 5, the
+# examples per task, seeded stratified, default 500 / 100), LFPT5_EPOCHS (default 5, the
 # experiment's own), LFPT5_TEST_CAP (per task, default 250 of 400-1400; its train sets are
 # 16/class and never capped). Every cap is written to cl_metrics.json (data.<task>.caps).
 #
-# Why these defaults fit the full matrix, 7 strategies x 3 orders x 2 benchmarks = 42 runs, in
-# about 6 CPU hours (an estimate, not a measurement of these tasks): MiniLM-L6 fine-tuning here ran
-# at ~2,600 tokens/s on the CPU (experiments/backbones/results/minilm_banking77_s1 throughput),
-# i.e. ~30 examples/s at the ~80 tokens of these tasks (max_length 128), and scoring at ~3x that,
-# ~100 examples/s.
-#   cl_olora, one run: train 10 tasks x 1000 x 1 epoch = 10,000 ex / 30  ~ 330 s
-#                      score (init + 10 rows) x 10 tasks x 300 = 33,000 ex / 100 ~ 330 s
-#                      strategy extras: replay 2,250 replayed ex ~75 s; LwF's teacher forward
-#                      ~110 s; EWC 10 Fisher passes of 256 single examples at ~3x a batched
-#                      example ~250 s; loading ~20 s
-#                      -> 11-15 min; 21 runs ~ 4.5 h (mtl scores 2 rows, LoRA runs train faster)
-#   cl_lfpt5, one run: train 528 ex x 5 epochs = 2,640 / 30 ~ 90 s; score 5 rows x 4 x <=250 =
-#                      5,000 / 100 ~ 50 s; loading ~20 s -> ~3 min; 21 runs ~ 1 h
-#   total ~ 5.5 h. Check the first run's costs (cl_metrics.json: fit_s, score_s per stage) and
-#   scale TRAIN_CAP / TEST_CAP before the rest: time is linear in both.
+# Why these caps (measured, not estimated: cl_lfpt5 s42 seq, 1 thread beside one other 1-thread
+# job on this 2-core machine, its cl_metrics.json costs): training ~10.7 examples/s (224 x 5 epochs
+# in 105 s), scoring ~34 examples/s (1,000 in 29 s).
+#   cl_lfpt5, one run: 528 ex x 5 epochs / 10.7 ~ 250 s + 5 rows x 1,000 / 34 ~ 150 s -> 4-8 min
+#     with loading and the strategies' extras (measured 4-8 min); 21 task-incremental + 18
+#     task-agnostic runs ~ 3.5 h.
+#   cl_olora, one run at the old caps 1000 / 300: 10,000 / 10.7 ~ 16 min + 11 rows x 3,000 / 34 ~
+#     16 min = 32 min, 21 runs ~ 11 h: too long. At 500 / 100: 5,000 / 10.7 ~ 8 min + 11,000 / 34
+#     ~ 5.5 min ~ 14 min a run (EWC's Fisher passes and LwF's teacher add ~2-4), 21 runs ~ 5 h.
+#     100 test items per task put one task's accuracy within ~+-5 points (binomial SE at 2-3
+#     classes) and the 10-task ACC within ~+-1.5: read differences below ~2 points as noise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TUNELAB_DATA_DIR=${TUNELAB_DATA_DIR:-$(cd .. && pwd)/shared/datasets}
-EPOCHS=${EPOCHS:-1}; TRAIN_CAP=${TRAIN_CAP:-1000}; TEST_CAP=${TEST_CAP:-300}; SEED=${SEED:-42}
+EPOCHS=${EPOCHS:-1}; TRAIN_CAP=${TRAIN_CAP:-500}; TEST_CAP=${TEST_CAP:-100}; SEED=${SEED:-42}
 LFPT5_EPOCHS=${LFPT5_EPOCHS:-5}; LFPT5_TEST_CAP=${LFPT5_TEST_CAP:-250}
 STRATEGIES=${STRATEGIES:-"seq replay ewc lwf per_task_lora olora mtl"}
 BENCH=${BENCH:-"cl_olora_long cl_lfpt5"}
