@@ -105,9 +105,10 @@ def generation_table(r: dict, data: str) -> list[str]:
     lines = [f"## Generation on {data}'s test split", "",
              f"Greedy decoding, KV cache, max_new_tokens {dec.get('max_new_tokens')}, batch {dec.get('batch_size')}, "
              f"on a seeded sample of {any_m.get('n')} test questions (the cap is run_assistant.sh's). ROUGE-L: "
-             "mean F-measure (rouge-score, stemmed); BLEU: sacrebleu corpus score. RAG: the top-2 retrieved "
-             "training answers (MiniLM index) in the prompt. Intent: the reply's intent by intent_bitext "
-             "(its accuracy on the reference replies, the judge's ceiling, in brackets).", "",
+             "mean F-measure (rouge-score, stemmed); BLEU: sacrebleu corpus score." + (
+                 " RAG: the top-2 retrieved training answers (MiniLM index) in the prompt. Intent: the reply's "
+                 "intent by intent_bitext (its accuracy on the reference replies, the judge's ceiling, in brackets)."
+                 if data == "bitext" else " No retrieval and no intent judge here (customer-service only)."), "",
              "| model | retrieval | ROUGE-L | BLEU | intent acc | generated tokens/s | peak RSS (MB) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for n in rows:
