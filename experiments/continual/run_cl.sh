@@ -19,6 +19,8 @@
 #   cl_olora, one run at the old caps 1000 / 300: 10,000 / 10.7 ~ 16 min + 11 rows x 3,000 / 34 ~
 #     16 min = 32 min, 21 runs ~ 11 h: too long. At 500 / 100: 5,000 / 10.7 ~ 8 min + 11,000 / 34
 #     ~ 5.5 min ~ 14 min a run (EWC's Fisher passes and LwF's teacher add ~2-4), 21 runs ~ 5 h.
+#     Measured (long order, 1 thread beside one other job): seq 6.2 min, replay 8.0, ewc 12.3,
+#     lwf 6.8, per_task_lora 5.3 (cl_metrics.json wall_time_s): the 21 runs take ~3 h.
 #     100 test items per task put one task's accuracy within ~+-5 points (binomial SE at 2-3
 #     classes) and the 10-task ACC within ~+-1.5: read differences below ~2 points as noise.
 set -euo pipefail
