@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every strategy x order on cl_olora (10 tasks) and cl_lfpt5 (4 tasks), MiniLM, task-incremental;
-# then cl_lfpt5 task-agnostic (AGNOSTIC_ORDERS, 18 more runs of ~3 min).
+# then task-agnostic: cl_lfpt5 on AGNOSTIC_ORDERS (18 runs of ~3 min), cl_olora on
+# OLORA_AGNOSTIC_ORDERS (6 runs of ~6-12 min).
 # Resumable: a finished run (cl_metrics.json) is skipped; an interrupted one resumes at its task.
 #   bash experiments/continual/run_cl.sh                                   # the full matrix, defaults below
-#   STRATEGIES="seq replay" BENCH=cl_olora_long ORDERS=long AGNOSTIC_ORDERS= bash experiments/continual/run_cl.sh
+#   STRATEGIES="seq replay" BENCH=cl_olora_long ORDERS=long OLORA_AGNOSTIC_ORDERS= bash experiments/continual/run_cl.sh
 #
 # Budget knobs (env): EPOCHS (cl_olora epochs per task, default 1), TRAIN_CAP / TEST_CAP (cl_olora
 # examples per task, seeded stratified, default 500 / 100), LFPT5_EPOCHS (default 5, the
@@ -61,10 +62,17 @@ for bench in $BENCH; do
   done; done
 done
 # The task-agnostic setting (no task id at test time: one classifier over the union of the tasks'
-# label strings) on cl_lfpt5, every strategy but per_task_lora (it picks its adapter by task id).
-# ~3 min a run: AGNOSTIC_ORDERS="" skips it.
-for order in ${AGNOSTIC_ORDERS-s42 s142 s242}; do for cl in $STRATEGIES; do
-  [ "$cl" = per_task_lora ] && continue
-  run_one cl_lfpt5 $order $cl $LFPT5_EPOCHS task_agnostic sequence.test_cap=$LFPT5_TEST_CAP
-done; done
+# label strings), every strategy but per_task_lora (it picks its adapter by task id): cl_lfpt5 on
+# AGNOSTIC_ORDERS (~3 min a run) and cl_olora on OLORA_AGNOSTIC_ORDERS (the long order only by
+# default, ~6-12 min a run). An empty value skips that benchmark's agnostic runs.
+for bench in $BENCH; do
+  case $bench in cl_olora_long) orders=${OLORA_AGNOSTIC_ORDERS-long}; epochs=$EPOCHS
+                   caps="sequence.train_cap=$TRAIN_CAP sequence.test_cap=$TEST_CAP";;
+                 cl_lfpt5) orders=${AGNOSTIC_ORDERS-s42 s142 s242}; epochs=$LFPT5_EPOCHS
+                   caps="sequence.test_cap=$LFPT5_TEST_CAP";; esac
+  for order in $orders; do for cl in $STRATEGIES; do
+    [ "$cl" = per_task_lora ] && continue
+    run_one $bench $order $cl $epochs task_agnostic $caps
+  done; done
+done
 python experiments/continual/collect.py
