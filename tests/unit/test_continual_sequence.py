@@ -353,3 +353,29 @@ def test_every_strategy_but_per_task_lora_runs_task_agnostic(conflict, tmp_path,
                      f"cl={strategy}", method))
     assert res["setting"] == "task_agnostic" and "union of 4 label strings" in res["setting_note"]
     assert len(res["R"]) == (1 if strategy == "mtl" else 2) and all(0 <= v <= 1 for row in res["R"] for v in row)
+
+
+def test_wandb_gets_R_table_heatmap_and_metrics(conflict, tmp_path, monkeypatch):
+    """With W&B on (offline), the sequence logs a row per stage, R as a table, the heatmap image
+    and the final metrics, read back from the run's own binary log."""
+    from tests.helpers import read_finished_wandb_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = cl_cfg(tmp_path, conflict, ["A", "B"], "trainer.max_epochs=1", "logger=wandb")
+    res = run(cfg)
+    (sync_dir,) = (Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*")
+    wb = read_finished_wandb_run(sync_dir)
+    assert wb["exit_code"] == 0
+    stages = [row for row in wb["history"] if "cl/stage" in row]
+    assert [row["cl/stage"] for row in stages] == [0, 1]
+    logged = [v for row in stages for v in (row["cl/acc_A"], row["cl/acc_B"])]
+    assert logged == pytest.approx([v for row in res["R"] for v in row])
+    # W&B flattens a logged object's fields into "<key>/<field>" items
+    (final,) = [row for row in wb["history"] if "cl/R/_type" in row]
+    assert final["cl/R/_type"] == "table-file" and (final["cl/R/nrows"], final["cl/R/ncols"]) == (3, 3)
+    table = json.loads((sync_dir / "files" / final["cl/R/path"]).read_text())
+    assert table["columns"] == ["after", "A", "B"] and [r[0] for r in table["data"]] == ["init", "after A", "after B"]
+    assert [v for r in table["data"][1:] for v in r[1:]] == pytest.approx([v for row in res["R"] for v in row])
+    assert final["cl/R_heatmap/_type"] == "image-file" and (sync_dir / "files" / final["cl/R_heatmap/path"]).is_file()
+    assert final["cl/acc"] == pytest.approx(res["acc"]) and wb["summary"]["final/cl_acc"] == pytest.approx(res["acc"])
